@@ -1,0 +1,147 @@
+package analytics
+
+import (
+	"strings"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Provenance is written into every analysis this package produces.
+const Provenance = "iter8-tekton/analytics"
+
+// Result is the outcome of one assessment of an experiment.
+type Result struct {
+	// VersionAssessments holds, per version, one verdict (Data) and one reason (Reasons)
+	// per objective, in the order of spec.criteria.objectives.
+	VersionAssessments v2alpha1.VersionAssessmentAnalysis
+	// WinnerAssessment holds the winner, if any; its Message explains why.
+	WinnerAssessment v2alpha1.WinnerAssessmentAnalysis
+	// Weights holds recommended integer weights, one per version in version order, adding
+	// up to 100. It is nil for Conformance and when there are no versions. It is computed
+	// for FixedSplit too, for information: the caller applies weights only when
+	// spec.ShiftsTraffic() (Progressive and BlueGreen).
+	Weights *v2alpha1.WeightsAnalysis
+	// Rollback lists, in version order, the versions (baseline included) that do not
+	// satisfy an objective whose RollsBack(deploymentPattern) is true. When it is not
+	// empty the experiment must stop and restore traffic to the baseline.
+	Rollback []string
+	// RecommendedVersion is the version to promote: the winner if there is one, else the
+	// baseline; always the baseline when Rollback is not empty; "" with no versions.
+	RecommendedVersion string
+}
+
+// Assess judges the experiment's latest aggregated metrics
+// (exp.Status.Analysis.AggregatedMetrics, keyed by metric reference exactly as in
+// spec.criteria, then by version name) against its criteria: VersionAssessments, then
+// Winner, then Weights (from the winner's BestVersions, exp.Status.CurrentWeightDistribution
+// and the spec's weight limits), then Rollback. It does not modify exp, needs no particular
+// stage, and copes with a nil exp, no versionInfo, no criteria and no analysis (giving
+// empty assessments and no winner). now stamps the analyses' timestamps.
+func Assess(exp *v2alpha1.Experiment, now metav1.Time) Result {
+	meta := func(msg string) v2alpha1.AnalysisMetaData {
+		md := v2alpha1.AnalysisMetaData{Provenance: Provenance, Timestamp: now}
+		if msg != "" {
+			md.Message = &msg
+		}
+		return md
+	}
+	if exp == nil {
+		return Result{
+			VersionAssessments: v2alpha1.VersionAssessmentAnalysis{AnalysisMetaData: meta("no experiment"), Data: map[string][]bool{}, Reasons: map[string][]string{}},
+			WinnerAssessment:   v2alpha1.WinnerAssessmentAnalysis{AnalysisMetaData: meta("no experiment")},
+		}
+	}
+
+	data, reasons := VersionAssessments(exp)
+	winner, winnerMsg := Winner(exp, data)
+	rollback := Rollback(exp, data)
+	res := Result{
+		VersionAssessments: v2alpha1.VersionAssessmentAnalysis{AnalysisMetaData: meta(assessmentSummary(exp, data)), Data: data, Reasons: reasons},
+		WinnerAssessment:   v2alpha1.WinnerAssessmentAnalysis{AnalysisMetaData: meta(winnerMsg), Data: winner},
+		Rollback:           rollback,
+	}
+
+	versions := exp.Spec.VersionNames()
+	if len(versions) == 0 {
+		return res
+	}
+	switch {
+	case len(rollback) > 0:
+		res.RecommendedVersion = versions[0]
+	case winner.WinnerFound && winner.Winner != nil:
+		res.RecommendedVersion = *winner.Winner
+	default:
+		res.RecommendedVersion = versions[0]
+	}
+
+	if exp.Spec.Strategy.TestingPattern != v2alpha1.TestingPatternConformance {
+		w, msg := weights(versions, winner.BestVersions, exp.Status.CurrentWeightDistribution,
+			exp.Spec.MaxCandidateWeight(), exp.Spec.MaxCandidateWeightIncrement())
+		if p := exp.Spec.DeploymentPattern(); p == v2alpha1.DeploymentPatternFixedSplit {
+			msg = "not applied (deployment pattern FixedSplit): " + msg
+		}
+		res.Weights = &v2alpha1.WeightsAnalysis{AnalysisMetaData: meta(msg), Data: w}
+	}
+	return res
+}
+
+// assessmentSummary says in one line which versions satisfy all objectives.
+func assessmentSummary(exp *v2alpha1.Experiment, data map[string][]bool) string {
+	objectives := exp.Spec.Objectives()
+	if len(objectives) == 0 {
+		return "no objectives: every version is feasible"
+	}
+	var parts []string
+	for _, v := range exp.Spec.VersionNames() {
+		if feasible(objectives, data, v) {
+			parts = append(parts, v+" satisfies all objectives")
+		} else {
+			parts = append(parts, v+" fails "+strings.Join(failedMetrics(objectives, data, v), ", "))
+		}
+	}
+	if len(parts) == 0 {
+		return "no versions"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Rollback lists, in version order, every version (baseline included) that does not satisfy
+// an objective of exp whose RollsBack(deploymentPattern) is true (rollback_on_failure,
+// defaulting to true for BlueGreen). assessments is as VersionAssessments returns; a
+// missing verdict counts as not satisfied, so malformed input errs towards the baseline.
+func Rollback(exp *v2alpha1.Experiment, assessments map[string][]bool) []string {
+	objectives := exp.Spec.Objectives()
+	pattern := exp.Spec.DeploymentPattern()
+	var out []string
+	for _, v := range exp.Spec.VersionNames() {
+		for i, o := range objectives {
+			if o.RollsBack(pattern) && !satisfied(assessments, v, i) {
+				out = append(out, v)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// RollbackReasons explains Rollback: for each version it lists, the reasons (as in
+// reasons, from VersionAssessments) of the rollback objectives it does not satisfy.
+func RollbackReasons(exp *v2alpha1.Experiment, assessments map[string][]bool, reasons map[string][]string) []string {
+	objectives := exp.Spec.Objectives()
+	pattern := exp.Spec.DeploymentPattern()
+	var out []string
+	for _, v := range exp.Spec.VersionNames() {
+		for i, o := range objectives {
+			if !o.RollsBack(pattern) || satisfied(assessments, v, i) {
+				continue
+			}
+			line := o.Metric + ": no verdict: not satisfied"
+			if r := reasons[v]; i < len(r) {
+				line = r[i]
+			}
+			out = append(out, v+": "+line)
+		}
+	}
+	return out
+}
