@@ -1,0 +1,292 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/metrics/builtin"
+)
+
+// Result is what one query produced for one metric and one version.
+type Result struct {
+	// State is Value, NoData (empty result, NaN, ±Inf, null) or Error (timeout, HTTP
+	// error, bad JSON, a result of the wrong shape, a jq error, a missing secret).
+	State v2alpha1.MetricState
+	// Value is the number when State is Value.
+	Value float64
+	// Reason says why there is no value, short and specific.
+	Reason string
+	// Query is the query as sent after substitution: the PromQL text, or the method, URL
+	// template, parameters and body of a REST query. It never holds a secret value.
+	Query string
+	// Attempts is how many requests the query took, retries included.
+	Attempts int
+}
+
+// SecretGetter returns the data of a Kubernetes Secret.
+type SecretGetter func(ctx context.Context, namespace, name string) (map[string][]byte, error)
+
+// Backoff is the retry policy for transient errors (connection errors, HTTP 5xx, 408, 429,
+// timeouts). The delay starts at Initial and doubles up to Max; at most Attempts requests
+// are made. Whatever the policy, a query with its retries never takes longer than the
+// metric's timeoutSeconds.
+type Backoff struct {
+	Initial  time.Duration
+	Max      time.Duration
+	Attempts int
+}
+
+// DefaultBackoff retries after 100ms, 200ms, 400ms, ... within the metric's timeout.
+var DefaultBackoff = Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: 6}
+
+// DefaultParallelism bounds the number of queries in flight.
+const DefaultParallelism = 16
+
+// DefaultSecretNamespace is where a secret named without a namespace is looked up, the
+// namespace of iter8's analytics service.
+const DefaultSecretNamespace = "iter8-system"
+
+// Collector queries metric backends.
+type Collector struct {
+	// HTTPClient sends every request; http.DefaultClient when nil.
+	HTTPClient *http.Client
+	// PrometheusURL is the base URL for a prometheus metric without urlTemplate.
+	PrometheusURL string
+	// Secrets reads the secrets of metrics that have one. When nil, such metrics give Error.
+	Secrets SecretGetter
+	// SecretNamespace is the namespace of a secret named without one; DefaultSecretNamespace
+	// when empty.
+	SecretNamespace string
+	// Retry is the retry policy; DefaultBackoff when zero.
+	Retry Backoff
+	// Parallelism bounds the queries in flight; DefaultParallelism when 0.
+	Parallelism int
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// job is one metric to collect under the key analytics looks it up by.
+type job struct {
+	key       string
+	metric    *v2alpha1.Metric
+	name      string // the metric's name, without namespace
+	namespace string // the metric's namespace, where known
+	err       string // set when the reference cannot be resolved
+}
+
+// jobs lists what Collect queries: every metric reference of the criteria as written, and
+// every embedded metric no reference resolves to, under its namespace/name.
+func jobs(exp *v2alpha1.Experiment) []job {
+	var out []job
+	used := map[*v2alpha1.Metric]bool{}
+	embedded := func(key string, m *v2alpha1.Metric) job {
+		j := job{key: key, metric: m, name: m.Name, namespace: m.Namespace}
+		for i := range exp.Status.Metrics {
+			if &exp.Status.Metrics[i].MetricObj == m {
+				ns, name, ok := strings.Cut(exp.Status.Metrics[i].Name, "/")
+				if !ok {
+					ns, name = "", ns
+				}
+				if j.name == "" {
+					j.name = name
+				}
+				if j.namespace == "" {
+					j.namespace = ns
+				}
+			}
+		}
+		return j
+	}
+	for _, ref := range exp.Spec.MetricRefs() {
+		if m, ok := exp.Status.MetricObj(ref); ok {
+			used[m] = true
+			out = append(out, embedded(ref, m))
+			continue
+		}
+		if m, ok := builtinRef(ref); ok {
+			out = append(out, job{key: ref, metric: m, name: m.Name, namespace: m.Namespace})
+			continue
+		}
+		out = append(out, job{key: ref, err: fmt.Sprintf("metric %q is not in status.metrics", ref)})
+	}
+	for i := range exp.Status.Metrics {
+		m := &exp.Status.Metrics[i].MetricObj
+		if !used[m] {
+			out = append(out, embedded(exp.Status.Metrics[i].Name, m))
+		}
+	}
+	return out
+}
+
+// builtinRef resolves iter8-system/<name>, or a bare builtin name, to a builtin metric.
+func builtinRef(ref string) (*v2alpha1.Metric, bool) {
+	ns, name, ok := strings.Cut(ref, "/")
+	if !ok {
+		ns, name = builtin.Namespace, ref
+	}
+	if ns != builtin.Namespace {
+		return nil, false
+	}
+	for _, m := range builtin.Metrics() {
+		if m.Name == name {
+			return &m, true
+		}
+	}
+	return nil, false
+}
+
+// Collect queries every metric for every version of the experiment and returns
+// metric key -> version name -> Result. The keys are the metric references as written in
+// spec.criteria, and the namespace/name of embedded metrics no reference names. Queries
+// run concurrently, at most Parallelism at a time, each bounded by its metric's timeout,
+// so a slow backend delays only its own queries. Collect never fails: every problem is a
+// Result in state Error or NoData.
+func (c *Collector) Collect(ctx context.Context, exp *v2alpha1.Experiment) map[string]map[string]Result {
+	now := c.now()
+	versions := exp.Spec.Versions()
+	js := jobs(exp)
+	out := make(map[string]map[string]Result, len(js))
+	for _, j := range js {
+		out[j.key] = make(map[string]Result, len(versions))
+	}
+	var hists map[string]*builtin.Histogram
+	var histErr error
+	if a := exp.Status.Analysis; a != nil && a.AggregatedBuiltinHists != nil {
+		hists, histErr = builtin.DecodeHists(a.AggregatedBuiltinHists)
+	}
+
+	parallel := c.Parallelism
+	if parallel <= 0 {
+		parallel = DefaultParallelism
+	}
+	sem := make(chan struct{}, parallel)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, j := range js {
+		for _, v := range versions {
+			set := func(r Result) {
+				mu.Lock()
+				out[j.key][v.Name] = r
+				mu.Unlock()
+			}
+			switch {
+			case j.err != "":
+				set(Result{State: v2alpha1.MetricStateError, Reason: j.err})
+				continue
+			case len(j.metric.Spec.Mock) > 0:
+				set(mockResult(j.metric, v.Name, Args(exp, v, now)))
+				continue
+			case j.metric.Spec.IsBuiltin():
+				set(builtinResult(j.name, v.Name, hists, histErr))
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					set(Result{State: v2alpha1.MetricStateError, Reason: "not queried: " + ctx.Err().Error()})
+					return
+				}
+				defer func() { <-sem }()
+				set(c.query(ctx, j.metric, j.namespace, Args(exp, v, now)))
+			}()
+		}
+	}
+	wg.Wait()
+	return out
+}
+
+func (c *Collector) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Collector) httpClient() *http.Client {
+	if c.HTTPClient != nil {
+		return c.HTTPClient
+	}
+	return http.DefaultClient
+}
+
+func (c *Collector) backoff() Backoff {
+	b := c.Retry
+	if b == (Backoff{}) {
+		return DefaultBackoff
+	}
+	if b.Attempts <= 0 {
+		b.Attempts = 1
+	}
+	return b
+}
+
+// attempt is one try of a query. A transient error is retried.
+type attempt func(ctx context.Context) (r Result, transient bool)
+
+// retry runs try with backoff until it gives a value, no data, a permanent error, the
+// attempts are used up, or the metric's timeout ends. It records the attempts.
+func (c *Collector) retry(ctx context.Context, timeout time.Duration, try attempt) Result {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	b := c.backoff()
+	delay := b.Initial
+	var r Result
+	for n := 1; ; n++ {
+		var transient bool
+		r, transient = try(ctx)
+		r.Attempts = n
+		if r.State != v2alpha1.MetricStateError || !transient || n >= b.Attempts {
+			if n > 1 && r.State == v2alpha1.MetricStateError {
+				r.Reason = fmt.Sprintf("%s (after %d attempts)", r.Reason, n)
+			}
+			return r
+		}
+		deadline, _ := ctx.Deadline()
+		if ctx.Err() != nil || time.Until(deadline) < delay {
+			r.Reason = fmt.Sprintf("%s (after %d attempts; no time left for another within %s)", r.Reason, n, timeout)
+			return r
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			r.Reason = fmt.Sprintf("%s (after %d attempts; %v)", r.Reason, n, ctx.Err())
+			return r
+		case <-t.C:
+		}
+		if delay *= 2; b.Max > 0 && delay > b.Max {
+			delay = b.Max
+		}
+	}
+}
+
+// isTimeout reports whether err is a deadline or a network timeout.
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}
+
+// transientStatus reports whether an HTTP status is worth retrying.
+func transientStatus(code int) bool {
+	return code >= 500 || code == http.StatusRequestTimeout || code == http.StatusTooManyRequests
+}
+
+func errorResult(query, format string, a ...any) Result {
+	return Result{State: v2alpha1.MetricStateError, Reason: fmt.Sprintf(format, a...), Query: query}
+}
+
+func noData(query, reason string) Result {
+	return Result{State: v2alpha1.MetricStateNoData, Reason: reason, Query: query}
+}

@@ -1,0 +1,15 @@
+// Package metrics turns the Metric objects embedded in an Experiment's status into one
+// number per metric and version: it substitutes version variables into the query
+// templates, asks the backend (Prometheus through its HTTP API client, any REST backend
+// with a jq expression, the builtin load generator's histograms, or mock levels), and
+// records for every query whether it produced a value, no data, or an error, and why.
+//
+// Errors are not failures: Collect never returns an error. A query that fails or finds
+// nothing becomes a Result in state Error or NoData with a short reason, and Aggregate
+// applies the metric's missing-value policy across iterations. Whether a missing value
+// fails an objective is for pkg/analytics to decide.
+//
+// Secrets (credentials for urlTemplate, headerTemplates and Basic or Bearer auth) never
+// appear in a Result: Query is built from the templates before the secret is
+// substituted, and every reason is redacted of the secret's values.
+package metrics

@@ -1,0 +1,164 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+)
+
+// prometheusBase returns the base URL of a prometheus metric: its urlTemplate (substituted
+// from the secret, when there is one) without a trailing /api/v1/query, else the
+// collector's PrometheusURL.
+func (c *Collector) prometheusBase(spec *v2alpha1.MetricSpec, secret map[string]string) string {
+	if spec.URLTemplate == nil || strings.TrimSpace(*spec.URLTemplate) == "" {
+		return strings.TrimRight(c.PrometheusURL, "/")
+	}
+	u := strings.TrimSpace(*spec.URLTemplate)
+	if secret != nil {
+		u = Substitute(u, secret, nil)
+	}
+	u = strings.TrimRight(u, "/")
+	u = strings.TrimSuffix(u, "/api/v1/query")
+	return strings.TrimRight(u, "/")
+}
+
+// prometheus runs an instant query. One sample or a scalar is a value; an empty vector,
+// NaN and ±Inf are no data; several samples, a matrix or a string are errors, since the
+// metric would otherwise silently judge one series out of many.
+func (c *Collector) prometheus(ctx context.Context, spec *v2alpha1.MetricSpec, args, secret map[string]string,
+	auth func(*http.Request) error, red redactor, timeout time.Duration) Result {
+	tmpl, ok := param(spec, "query")
+	if !ok {
+		return errorResult("", "a prometheus metric needs the param query")
+	}
+	query := Substitute(tmpl, args, EscapePromQL)
+	base := c.prometheusBase(spec, secret)
+	if base == "" {
+		return errorResult(query, "no Prometheus URL: the metric has no urlTemplate and none is configured")
+	}
+	client, err := promapi.NewClient(promapi.Config{Address: base, Client: c.httpClient()})
+	if err != nil {
+		return errorResult(query, "invalid Prometheus URL: %s", red.redact(err.Error()))
+	}
+	return c.retry(ctx, timeout, func(ctx context.Context) (Result, bool) {
+		sc := &statusClient{Client: client, auth: auth}
+		// The zero time lets Prometheus evaluate at its own now.
+		v, warnings, err := promv1.NewAPI(sc).Query(ctx, query, time.Time{})
+		if err != nil {
+			reason, transient := prometheusError(err, sc.code, ctx)
+			return errorResult(query, "%s", reason), transient
+		}
+		r := promValue(v)
+		r.Query = query
+		if r.State != v2alpha1.MetricStateValue && len(warnings) > 0 {
+			r.Reason += "; warnings: " + strings.Join(warnings, "; ")
+		}
+		return r, false
+	})
+}
+
+// promValue reads the number out of an instant query's result.
+func promValue(v model.Value) Result {
+	var f float64
+	switch v := v.(type) {
+	case model.Vector:
+		switch len(v) {
+		case 0:
+			return noData("", "empty result")
+		case 1:
+			f = float64(v[0].Value)
+		default:
+			return errorResult("", "%d series, expected 1", len(v))
+		}
+	case *model.Scalar:
+		f = float64(v.Value)
+	case nil:
+		return errorResult("", "no result")
+	default:
+		return errorResult("", "result of type %s, expected a vector or a scalar", v.Type())
+	}
+	return number(f)
+}
+
+// number turns a float into a value, or into no data when it is NaN or infinite (a ratio
+// of two zero rates, a histogram_quantile without samples).
+func number(f float64) Result {
+	switch {
+	case math.IsNaN(f):
+		return noData("", "NaN")
+	case math.IsInf(f, 1):
+		return noData("", "+Inf")
+	case math.IsInf(f, -1):
+		return noData("", "-Inf")
+	}
+	return Result{State: v2alpha1.MetricStateValue, Value: f}
+}
+
+// prometheusError describes a failed query and says whether to retry it.
+func prometheusError(err error, code int, ctx context.Context) (string, bool) {
+	var pe *promv1.Error
+	if errors.As(err, &pe) {
+		msg := pe.Msg
+		if code >= 400 {
+			detail := strings.TrimSpace(pe.Detail)
+			if detail == "" {
+				detail = msg
+			}
+			return fmt.Sprintf("HTTP %d: %s", code, truncate(detail, 200)), transientStatus(code)
+		}
+		switch pe.Type {
+		case promv1.ErrTimeout, promv1.ErrServer:
+			return fmt.Sprintf("prometheus %s: %s", pe.Type, msg), true
+		case promv1.ErrCanceled:
+			return fmt.Sprintf("prometheus %s: %s", pe.Type, msg), ctx.Err() == nil
+		}
+		return fmt.Sprintf("prometheus %s: %s", pe.Type, truncate(msg, 200)), false
+	}
+	if ctx.Err() != nil {
+		return ctx.Err().Error(), false
+	}
+	if code == 0 {
+		// No response at all: a connection error.
+		return transportReason(err), true
+	}
+	return "bad response: " + truncate(err.Error(), 200), false
+}
+
+// statusClient authenticates the requests of the Prometheus client and remembers the
+// HTTP status of the last response, which the client's errors do not always carry.
+type statusClient struct {
+	promapi.Client
+	auth func(*http.Request) error
+	code int
+}
+
+func (s *statusClient) Do(ctx context.Context, req *http.Request) (*http.Response, []byte, error) {
+	if s.auth != nil {
+		if err := s.auth(req); err != nil {
+			return nil, nil, err
+		}
+	}
+	resp, body, err := s.Client.Do(ctx, req)
+	if resp != nil {
+		s.code = resp.StatusCode
+	}
+	return resp, body, err
+}
+
+func truncate(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "..."
+}

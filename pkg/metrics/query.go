@@ -1,0 +1,240 @@
+package metrics
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+)
+
+// query runs one backend query for one version, retries included.
+func (c *Collector) query(ctx context.Context, m *v2alpha1.Metric, metricNS string, args map[string]string) Result {
+	spec := &m.Spec
+	timeout := time.Duration(spec.Timeout()) * time.Second
+	prom := isPrometheus(spec)
+	q := c.describeQuery(spec, args, prom)
+
+	var secret map[string]string
+	if spec.Secret != nil && *spec.Secret != "" {
+		var err error
+		secret, err = c.secret(ctx, *spec.Secret, timeout)
+		if err != nil {
+			return errorResult(q, "%v", err)
+		}
+	}
+	red := newRedactor(secret)
+	auth, err := authorizer(spec, secret)
+	if err != nil {
+		return errorResult(q, "%s", red.redact(err.Error()))
+	}
+	var r Result
+	if prom {
+		r = c.prometheus(ctx, spec, args, secret, auth, red, timeout)
+	} else {
+		r = c.rest(ctx, spec, args, secret, auth, red, timeout)
+	}
+	r.Query = q
+	r.Reason = red.redact(r.Reason)
+	return r
+}
+
+// isPrometheus reports whether the metric is queried through the Prometheus HTTP API
+// client rather than as a generic REST backend with a jq expression.
+func isPrometheus(spec *v2alpha1.MetricSpec) bool {
+	return spec.Provider != nil && strings.EqualFold(*spec.Provider, "prometheus")
+}
+
+// describeQuery returns the query as recorded in the status: the PromQL text for
+// Prometheus, else the method, the URL template (never the URL with the secret
+// substituted), the encoded parameters and the body.
+func (c *Collector) describeQuery(spec *v2alpha1.MetricSpec, args map[string]string, prom bool) string {
+	if prom {
+		q, ok := param(spec, "query")
+		if !ok {
+			return ""
+		}
+		return Substitute(q, args, EscapePromQL)
+	}
+	var b strings.Builder
+	b.WriteString(string(method(spec)))
+	b.WriteByte(' ')
+	if spec.URLTemplate != nil {
+		b.WriteString(*spec.URLTemplate)
+	}
+	if p := params(spec, args); len(p) > 0 {
+		b.WriteByte('?')
+		b.WriteString(p.Encode())
+	}
+	if spec.Body != nil && *spec.Body != "" {
+		b.WriteByte(' ')
+		b.WriteString(Substitute(*spec.Body, args, EscapeJSON))
+	}
+	return b.String()
+}
+
+func method(spec *v2alpha1.MetricSpec) v2alpha1.MethodType {
+	if spec.Method != nil && *spec.Method != "" {
+		return *spec.Method
+	}
+	return v2alpha1.GETMethodType
+}
+
+func param(spec *v2alpha1.MetricSpec, name string) (string, bool) {
+	for _, p := range spec.Params {
+		if p.Name == name {
+			return p.Value, true
+		}
+	}
+	return "", false
+}
+
+// params returns the templated query parameters of a REST metric.
+func params(spec *v2alpha1.MetricSpec, args map[string]string) url.Values {
+	v := url.Values{}
+	for _, p := range spec.Params {
+		v.Add(p.Name, Substitute(p.Value, args, nil))
+	}
+	return v
+}
+
+// secret reads the metric's secret: name, or namespace/name.
+func (c *Collector) secret(ctx context.Context, ref string, timeout time.Duration) (map[string]string, error) {
+	ns, name, ok := strings.Cut(ref, "/")
+	if !ok {
+		ns, name = c.SecretNamespace, ref
+		if ns == "" {
+			ns = DefaultSecretNamespace
+		}
+	}
+	if c.Secrets == nil {
+		return nil, fmt.Errorf("secret %s/%s: no secret reader configured", ns, name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	data, err := c.Secrets(ctx, ns, name)
+	if err != nil {
+		return nil, fmt.Errorf("reading secret %s/%s: %w", ns, name, err)
+	}
+	out := make(map[string]string, len(data))
+	for k, v := range data {
+		out[k] = string(v)
+	}
+	return out, nil
+}
+
+// authorizer returns what authenticates a request: Basic (username and password from the
+// secret), Bearer (token from the secret), and for every metric the header templates,
+// substituted from the secret when authType is set and is not Basic.
+func authorizer(spec *v2alpha1.MetricSpec, secret map[string]string) (func(*http.Request) error, error) {
+	headers := map[string]string{}
+	subst := spec.AuthType != nil && *spec.AuthType != v2alpha1.AuthTypeBasic && secret != nil
+	for _, h := range spec.HeaderTemplates {
+		v := h.Value
+		if subst {
+			v = Substitute(v, secret, nil)
+		}
+		// The value is checked here so that net/http's error, which might quote it, never
+		// becomes a reason.
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return nil, fmt.Errorf("header %q: the value has a line break or NUL", h.Name)
+		}
+		headers[h.Name] = v
+	}
+	var user, password, token string
+	if spec.AuthType != nil {
+		switch *spec.AuthType {
+		case v2alpha1.AuthTypeBasic:
+			var ok1, ok2 bool
+			user, ok1 = secret["username"]
+			password, ok2 = secret["password"]
+			if !ok1 || !ok2 {
+				return nil, errors.New("authType Basic needs username and password in the secret")
+			}
+		case v2alpha1.AuthTypeBearer:
+			var ok bool
+			if token, ok = secret["token"]; !ok {
+				return nil, errors.New("authType Bearer needs token in the secret")
+			}
+			if strings.ContainsAny(token, "\r\n\x00") {
+				return nil, errors.New("the secret's token has a line break or NUL")
+			}
+		}
+	}
+	return func(req *http.Request) error {
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		if spec.AuthType != nil {
+			switch *spec.AuthType {
+			case v2alpha1.AuthTypeBasic:
+				req.SetBasicAuth(user, password)
+			case v2alpha1.AuthTypeBearer:
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+		}
+		return nil
+	}, nil
+}
+
+// redactor removes secret values from text, in the forms they may take in an error
+// message: as they are, URL-escaped, JSON-escaped, and as a Basic credential.
+type redactor struct{ r *strings.Replacer }
+
+func newRedactor(secret map[string]string) redactor {
+	if len(secret) == 0 {
+		return redactor{}
+	}
+	seen := map[string]bool{}
+	var olds []string
+	add := func(s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			olds = append(olds, s)
+		}
+	}
+	for _, v := range secret {
+		add(v)
+		add(url.QueryEscape(v))
+		add(url.PathEscape(v))
+		add(EscapeJSON(v))
+		add(EscapePromQL(v))
+		add(strings.TrimSpace(v))
+	}
+	if u, p := secret["username"], secret["password"]; u != "" || p != "" {
+		add(base64.StdEncoding.EncodeToString([]byte(u + ":" + p)))
+	}
+	// The replacer tries the old strings in argument order; longer first so that a
+	// value containing another is removed whole.
+	sort.Slice(olds, func(i, j int) bool { return len(olds[i]) > len(olds[j]) })
+	args := make([]string, 0, 2*len(olds))
+	for _, o := range olds {
+		args = append(args, o, "<redacted>")
+	}
+	return redactor{r: strings.NewReplacer(args...)}
+}
+
+func (r redactor) redact(s string) string {
+	if r.r == nil {
+		return s
+	}
+	return r.r.Replace(s)
+}
+
+// transportReason describes a request error without the URL, which may hold a secret.
+func transportReason(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if isTimeout(err) {
+		return "timeout: " + err.Error()
+	}
+	return err.Error()
+}

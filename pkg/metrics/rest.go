@@ -1,0 +1,170 @@
+package metrics
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/itchyny/gojq"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+)
+
+// maxResponseBytes bounds what is read of a backend's answer.
+const maxResponseBytes = 16 << 20
+
+// rest queries a generic REST backend: GET or POST to the urlTemplate with the templated
+// params and body, then the first output of the jq expression is the value.
+func (c *Collector) rest(ctx context.Context, spec *v2alpha1.MetricSpec, args, secret map[string]string,
+	auth func(*http.Request) error, red redactor, timeout time.Duration) Result {
+	if spec.URLTemplate == nil || strings.TrimSpace(*spec.URLTemplate) == "" {
+		return errorResult("", "the metric has no urlTemplate")
+	}
+	if spec.JQExpression == nil || strings.TrimSpace(*spec.JQExpression) == "" {
+		return errorResult("", "the metric has no jqExpression")
+	}
+	code, err := compileJQ(*spec.JQExpression)
+	if err != nil {
+		return errorResult("", "%v", err)
+	}
+	raw := strings.TrimSpace(*spec.URLTemplate)
+	if secret != nil {
+		raw = Substitute(raw, secret, nil)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// url.Parse's error quotes the URL, which may hold a secret.
+		return errorResult("", "urlTemplate is not an http(s) URL")
+	}
+	q := u.Query()
+	for k, vs := range params(spec, args) {
+		for _, v := range vs {
+			q.Add(k, v)
+		}
+	}
+	u.RawQuery = q.Encode()
+	m := method(spec)
+	var body string
+	if spec.Body != nil {
+		body = Substitute(*spec.Body, args, EscapeJSON)
+	}
+
+	return c.retry(ctx, timeout, func(ctx context.Context) (Result, bool) {
+		var rd io.Reader
+		if m == v2alpha1.POSTMethodType {
+			rd = strings.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, string(m), u.String(), rd)
+		if err != nil {
+			return errorResult("", "building the request: %s", transportReason(err)), false
+		}
+		if m == v2alpha1.POSTMethodType {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.Header.Set("Accept", "application/json")
+		if err := auth(req); err != nil {
+			return errorResult("", "%v", err), false
+		}
+		resp, err := c.httpClient().Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return errorResult("", "%v", ctx.Err()), false
+			}
+			return errorResult("", "%s", transportReason(err)), true
+		}
+		defer func() { _ = resp.Body.Close() }()
+		data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+		if err != nil {
+			return errorResult("", "reading the response: %s", transportReason(err)), true
+		}
+		if resp.StatusCode >= 400 {
+			return errorResult("", "HTTP %d: %s", resp.StatusCode, truncate(string(data), 200)), transientStatus(resp.StatusCode)
+		}
+		return extract(ctx, code, data), false
+	})
+}
+
+var jqCache sync.Map // expression -> *gojq.Code
+
+// compileJQ compiles a jq expression once. The environment is empty, so that an
+// expression cannot read the collector's environment variables.
+func compileJQ(expr string) (*gojq.Code, error) {
+	if c, ok := jqCache.Load(expr); ok {
+		return c.(*gojq.Code), nil
+	}
+	q, err := gojq.Parse(expr)
+	if err != nil {
+		return nil, fmt.Errorf("jqExpression %q: %w", expr, err)
+	}
+	code, err := gojq.Compile(q, gojq.WithEnvironLoader(func() []string { return nil }))
+	if err != nil {
+		return nil, fmt.Errorf("jqExpression %q: %w", expr, err)
+	}
+	jqCache.Store(expr, code)
+	return code, nil
+}
+
+// extract runs the jq expression on a JSON document and reads a number out of its first
+// output: a number or a numeric string is a value; no output, null, NaN and ±Inf are no
+// data; anything else, invalid JSON and a jq error are errors.
+func extract(ctx context.Context, code *gojq.Code, data []byte) Result {
+	var doc any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return errorResult("", "the response is not JSON: %s", truncate(err.Error(), 120))
+	}
+	iter := code.RunWithContext(ctx, doc)
+	v, ok := iter.Next()
+	if !ok {
+		return noData("", "jq produced no output")
+	}
+	switch v := v.(type) {
+	case error:
+		var he *gojq.HaltError
+		if errors.As(v, &he) && he.Value() == nil {
+			return noData("", "jq halted without output")
+		}
+		return errorResult("", "jq: %s", truncate(v.Error(), 200))
+	case nil:
+		return noData("", "null")
+	case int:
+		return number(float64(v))
+	case float64:
+		return number(v)
+	case *big.Int:
+		f, _ := new(big.Float).SetInt(v).Float64()
+		return number(f)
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			var ne *strconv.NumError
+			if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
+				return number(f)
+			}
+			return errorResult("", "jq result %q is not a number", truncate(v, 60))
+		}
+		return number(f)
+	default:
+		return errorResult("", "jq result of type %s is not a number", jqType(v))
+	}
+}
+
+func jqType(v any) string {
+	switch v.(type) {
+	case bool:
+		return "boolean"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -1,0 +1,172 @@
+package metrics
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+)
+
+// Args returns the substitution arguments for one version, as iter8-analytics builds them:
+// "name" (the version name), every variable of the version (a variable may override
+// "name"), "elapsedTime" (whole seconds since status.startTime, at least 1), and the
+// v2alpha1 forms "interval" (elapsedTime followed by "s", e.g. "600s") and "revision"
+// (the revision variable, else the version name), so that the v2alpha1 metric queries
+// keyed on $revision and [$interval] work unchanged.
+func Args(exp *v2alpha1.Experiment, version v2alpha1.VersionDetail, now time.Time) map[string]string {
+	args := map[string]string{"name": version.Name}
+	for _, v := range version.Variables {
+		args[v.Name] = v.Value
+	}
+	elapsed := int64(1)
+	if exp != nil && exp.Status.StartTime != nil {
+		if s := int64(now.Sub(exp.Status.StartTime.Time) / time.Second); s > 1 {
+			elapsed = s
+		}
+	}
+	args["elapsedTime"] = strconv.FormatInt(elapsed, 10)
+	if _, ok := args["interval"]; !ok {
+		args["interval"] = strconv.FormatInt(elapsed, 10) + "s"
+	}
+	if _, ok := args["revision"]; !ok {
+		args["revision"] = version.Name
+	}
+	return args
+}
+
+// Substitute replaces $x and ${x} the way Python's string.Template.safe_substitute does,
+// since that is what iter8 metric templates were written for: an identifier is an ASCII
+// letter or underscore followed by letters, digits and underscores; $$ is a literal $;
+// a placeholder without an argument, and a $ that starts no placeholder, are left as
+// they are. escape, when not nil, is applied to every substituted value (not to the
+// template), so that a value cannot break out of the quoting the template put it in.
+func Substitute(tmpl string, args map[string]string, escape func(string) string) string {
+	if !strings.Contains(tmpl, "$") {
+		return tmpl
+	}
+	var b strings.Builder
+	b.Grow(len(tmpl))
+	for i := 0; i < len(tmpl); {
+		c := tmpl[i]
+		if c != '$' || i+1 == len(tmpl) {
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		next := tmpl[i+1]
+		switch {
+		case next == '$':
+			b.WriteByte('$')
+			i += 2
+		case next == '{':
+			n := identLen(tmpl[i+2:])
+			end := i + 2 + n
+			if n == 0 || end >= len(tmpl) || tmpl[end] != '}' {
+				b.WriteByte('$')
+				i++
+				continue
+			}
+			if v, ok := args[tmpl[i+2:end]]; ok {
+				b.WriteString(apply(escape, v))
+			} else {
+				b.WriteString(tmpl[i : end+1])
+			}
+			i = end + 1
+		default:
+			n := identLen(tmpl[i+1:])
+			if n == 0 {
+				b.WriteByte('$')
+				i++
+				continue
+			}
+			end := i + 1 + n
+			if v, ok := args[tmpl[i+1:end]]; ok {
+				b.WriteString(apply(escape, v))
+			} else {
+				b.WriteString(tmpl[i:end])
+			}
+			i = end
+		}
+	}
+	return b.String()
+}
+
+func apply(escape func(string) string, v string) string {
+	if escape == nil {
+		return v
+	}
+	return escape(v)
+}
+
+// identLen returns the length of the identifier at the start of s: [_A-Za-z][_A-Za-z0-9]*.
+func identLen(s string) int {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'):
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return i
+		}
+	}
+	return len(s)
+}
+
+// EscapePromQL escapes a value so that, substituted inside a single- or double-quoted
+// PromQL string, it cannot end the string or change the shape of the query. PromQL
+// accepts only the opening quote as an escaped quote (\' inside "..." is a syntax error),
+// so both quotes are written as hex escapes, which are valid in either kind of string;
+// backslashes, control characters and bytes that are not UTF-8 are escaped too, so the
+// string decodes to exactly the value. Values in backquoted strings cannot be escaped, and
+// in a regular-expression matcher (=~) the value is still a regular expression.
+func EscapePromQL(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\'':
+			b.WriteString(`\x27`)
+		case r == '"':
+			b.WriteString(`\x22`)
+		case r == '`':
+			b.WriteString(`\x60`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r == 0x2028 || r == 0x2029:
+			// Line separators are harmless to PromQL but not to whoever pastes the query.
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// EscapeJSON escapes a value for use inside a JSON string of a body template, so that it
+// cannot end the string: the result is the JSON encoding of s without its quotes.
+func EscapeJSON(s string) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	// Encoding a string cannot fail; invalid UTF-8 becomes U+FFFD.
+	_ = enc.Encode(s)
+	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return string(out[1 : len(out)-1])
+}
