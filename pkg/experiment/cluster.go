@@ -1,0 +1,221 @@
+package experiment
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+)
+
+// ClusterStore keeps the experiment in a Kubernetes cluster and writes its status through
+// the status subresource with optimistic concurrency.
+type ClusterStore struct {
+	Dynamic   dynamic.Interface
+	Kube      kubernetes.Interface // for events; may be nil
+	Namespace string
+	Name      string
+	// Component is the source of the events, e.g. "iter8-iterate".
+	Component string
+}
+
+var _ Store = (*ClusterStore)(nil)
+
+// writeBackoff retries conflicts and transient API errors for about 10 seconds.
+var writeBackoff = wait.Backoff{Steps: 10, Duration: 50 * time.Millisecond, Factor: 2, Jitter: 0.1, Cap: 2 * time.Second}
+
+// transient reports errors worth retrying: conflicts, overload, timeouts, broken connections.
+func transient(err error) bool {
+	var netErr net.Error
+	return apierrors.IsConflict(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+		apierrors.IsTooManyRequests(err) || apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) ||
+		apierrors.IsUnexpectedServerError(err) || errors.As(err, &netErr)
+}
+
+func (s *ClusterStore) resource() dynamic.ResourceInterface {
+	return s.Dynamic.Resource(v2alpha1.ExperimentResource).Namespace(s.Namespace)
+}
+
+// Get reads the experiment, retrying transient errors.
+func (s *ClusterStore) Get(ctx context.Context) (*v2alpha1.Experiment, error) {
+	var u *unstructured.Unstructured
+	err := retry.OnError(writeBackoff, transient, func() error {
+		var err error
+		u, err = s.resource().Get(ctx, s.Name, metav1.GetOptions{})
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("experiment %s/%s: %w", s.Namespace, s.Name, ErrGone)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading experiment %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	return FromUnstructured(u)
+}
+
+// UpdateStatus re-reads, mutates and writes the status until the write does not conflict.
+func (s *ClusterStore) UpdateStatus(ctx context.Context, mutate func(*v2alpha1.Experiment) error) (*v2alpha1.Experiment, error) {
+	return s.update(ctx, mutate, true)
+}
+
+// UpdateSpec re-reads, mutates and writes the object (spec and metadata).
+func (s *ClusterStore) UpdateSpec(ctx context.Context, mutate func(*v2alpha1.Experiment) error) (*v2alpha1.Experiment, error) {
+	return s.update(ctx, mutate, false)
+}
+
+func (s *ClusterStore) update(ctx context.Context, mutate func(*v2alpha1.Experiment) error, status bool) (*v2alpha1.Experiment, error) {
+	var out *v2alpha1.Experiment
+	err := retry.OnError(writeBackoff, transient, func() error {
+		exp, err := s.Get(ctx)
+		if err != nil {
+			return err
+		}
+		if err := mutate(exp); err != nil {
+			if errors.Is(err, ErrNoChange) {
+				out = exp
+				return nil
+			}
+			return err
+		}
+		u, err := ToUnstructured(exp)
+		if err != nil {
+			return err
+		}
+		if status {
+			u, err = s.resource().UpdateStatus(ctx, u, metav1.UpdateOptions{FieldManager: s.Component})
+		} else {
+			u, err = s.resource().Update(ctx, u, metav1.UpdateOptions{FieldManager: s.Component})
+		}
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("experiment %s/%s: %w", s.Namespace, s.Name, ErrGone)
+		}
+		if err != nil {
+			return err
+		}
+		out, err = FromUnstructured(u)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrGone) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("writing experiment %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	return out, nil
+}
+
+// Event records a Kubernetes event; failures to record are not the experiment's failures.
+func (s *ClusterStore) Event(ctx context.Context, exp *v2alpha1.Experiment, eventType, reason, message string) {
+	if s.Kube == nil || exp == nil {
+		return
+	}
+	now := metav1.NewTime(time.Now())
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: exp.Name + ".", Namespace: exp.Namespace},
+		InvolvedObject: corev1.ObjectReference{
+			APIVersion: v2alpha1.SchemeGroupVersion.String(), Kind: "Experiment",
+			Namespace: exp.Namespace, Name: exp.Name, UID: exp.UID, ResourceVersion: exp.ResourceVersion,
+		},
+		Reason: reason, Message: message, Type: eventType,
+		Source:         corev1.EventSource{Component: s.Component},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+		ReportingController: "iter8.tools/" + s.Component, ReportingInstance: s.Component,
+	}
+	_, _ = s.Kube.CoreV1().Events(exp.Namespace).Create(ctx, ev, metav1.CreateOptions{})
+}
+
+// Contenders lists the experiments of every namespace that name target.
+func (s *ClusterStore) Contenders(ctx context.Context, target string) ([]v2alpha1.Experiment, error) {
+	var list *unstructured.UnstructuredList
+	err := retry.OnError(writeBackoff, transient, func() error {
+		var err error
+		list, err = s.Dynamic.Resource(v2alpha1.ExperimentResource).List(ctx, metav1.ListOptions{})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing experiments: %w", err)
+	}
+	var out []v2alpha1.Experiment
+	for i := range list.Items {
+		exp, err := FromUnstructured(&list.Items[i])
+		if err != nil {
+			continue // an object this version cannot read holds no target we can judge
+		}
+		if exp.Spec.Target == target {
+			out = append(out, *exp)
+		}
+	}
+	return out, nil
+}
+
+// FromUnstructured converts through JSON so that the types' own decoders (Number) run.
+func FromUnstructured(u *unstructured.Unstructured) (*v2alpha1.Experiment, error) {
+	b, err := u.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("encoding experiment: %w", err)
+	}
+	exp := &v2alpha1.Experiment{}
+	if err := json.Unmarshal(b, exp); err != nil {
+		return nil, fmt.Errorf("decoding experiment %s/%s: %w", u.GetNamespace(), u.GetName(), err)
+	}
+	return exp, nil
+}
+
+// ToUnstructured converts an experiment for the dynamic client.
+func ToUnstructured(exp *v2alpha1.Experiment) (*unstructured.Unstructured, error) {
+	b, err := json.Marshal(exp)
+	if err != nil {
+		return nil, fmt.Errorf("encoding experiment: %w", err)
+	}
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(b); err != nil {
+		return nil, fmt.Errorf("decoding experiment: %w", err)
+	}
+	if u.GetAPIVersion() == "" {
+		u.SetAPIVersion(v2alpha1.SchemeGroupVersion.String())
+		u.SetKind("Experiment")
+	}
+	return u, nil
+}
+
+// ClusterMetrics reads Metric objects from the cluster.
+type ClusterMetrics struct {
+	Dynamic dynamic.Interface
+}
+
+// GetMetric reads namespace/name.
+func (c ClusterMetrics) GetMetric(ctx context.Context, namespace, name string) (*v2alpha1.Metric, error) {
+	var u *unstructured.Unstructured
+	err := retry.OnError(writeBackoff, transient, func() error {
+		var err error
+		u, err = c.Dynamic.Resource(v2alpha1.MetricResource).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("metric %s/%s: %w", namespace, name, ErrMetricNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading metric %s/%s: %w", namespace, name, err)
+	}
+	b, err := u.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	m := &v2alpha1.Metric{}
+	if err := json.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("decoding metric %s/%s: %w", namespace, name, err)
+	}
+	return m, nil
+}

@@ -1,0 +1,86 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"knative.dev/pkg/apis"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+)
+
+// Traffic reads and writes version weights through the weightObjRefs (pkg/traffic).
+type Traffic interface {
+	Observe(ctx context.Context, exp *v2alpha1.Experiment) ([]v2alpha1.WeightData, error)
+	Apply(ctx context.Context, exp *v2alpha1.Experiment, observed, desired []v2alpha1.WeightData) ([]v2alpha1.WeightData, error)
+}
+
+// Deps is what the stages need from the world. The binaries fill it with cluster clients,
+// the local runner with files and loopback services.
+type Deps struct {
+	Store   Store
+	Metrics MetricGetter
+	// MetricNamespaces are searched, in order, for a bare metric name that is not in the
+	// experiment's namespace.
+	MetricNamespaces []string
+	// Measure queries every metric for every version and folds the values into the
+	// previous aggregated metrics (pkg/metrics).
+	Measure func(ctx context.Context, exp *v2alpha1.Experiment) (*v2alpha1.AggregatedMetricsAnalysis, error)
+	// Traffic is nil where nothing may change traffic.
+	Traffic Traffic
+	// RunActions runs the tasks of an action (pkg/actions); it may change exp in memory.
+	RunActions func(ctx context.Context, exp *v2alpha1.Experiment, action string) error
+	// ValidateActions checks the actions' inputs and conditions without running them.
+	ValidateActions func(exp *v2alpha1.Experiment) *apis.FieldError
+	// CheckMirroring says, for an experiment whose version receives mirrored traffic only,
+	// whether the mirroring could be verified; a non-empty warning is reported, not fatal.
+	CheckMirroring func(ctx context.Context, exp *v2alpha1.Experiment) (warning string)
+
+	// Interval overrides spec.duration.intervalSeconds when positive (tests, demos).
+	Interval time.Duration
+	// TargetWait bounds how long init waits for another experiment to release the target.
+	TargetWait time.Duration
+	// TargetPoll is the pause between looks at the target's holder.
+	TargetPoll time.Duration
+
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Log gets one line per decision.
+	Log io.Writer
+}
+
+func (d *Deps) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+func (d *Deps) sleep(ctx context.Context, dur time.Duration) error {
+	if d.Sleep != nil {
+		return d.Sleep(ctx, dur)
+	}
+	t := time.NewTimer(dur)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (d *Deps) logf(format string, args ...any) {
+	if d.Log != nil {
+		fmt.Fprintf(d.Log, format+"\n", args...)
+	}
+}
+
+func (d *Deps) interval(exp *v2alpha1.Experiment) time.Duration {
+	if d.Interval > 0 {
+		return d.Interval
+	}
+	return time.Duration(exp.Spec.IntervalSeconds()) * time.Second
+}

@@ -1,0 +1,144 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+)
+
+// IterateResult is what iterate reports.
+type IterateResult struct {
+	// Iteration is the number of completed iterations after the stage.
+	Iteration int32
+	// Skipped says the experiment was not running, so nothing was measured.
+	Skipped bool
+}
+
+// Iterate runs iteration k (1-based): it runs the loop action at the start of each loop,
+// waits for the iteration's time slot (startTime + k·interval, so that slow pod start-up
+// does not stretch the experiment), queries every metric of every version and stores the
+// values. Running iteration k again after it completed changes nothing.
+func Iterate(ctx context.Context, d *Deps, k int32) (*IterateResult, error) {
+	exp, err := d.Store.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	done := exp.Status.GetCompletedIterations()
+	if exp.Status.IsTrue(v2alpha1.ConditionCompleted) || exp.Status.IsTrue(v2alpha1.ConditionFailed) || exp.Status.GetStage() != v2alpha1.StageRunning {
+		d.logf("iterate %d: experiment is %s; nothing to measure", k, exp.Status.GetStage())
+		return &IterateResult{Iteration: done, Skipped: true}, nil
+	}
+	if done >= k {
+		d.logf("iterate %d: already completed", k)
+		return &IterateResult{Iteration: done}, nil
+	}
+	if done != k-1 {
+		return nil, fmt.Errorf("iteration %d cannot run: %d iterations are complete", k, done)
+	}
+	if k > exp.Spec.TotalIterations() {
+		return nil, fmt.Errorf("iteration %d is beyond the experiment's %d iterations", k, exp.Spec.TotalIterations())
+	}
+
+	perLoop := exp.Spec.IterationsPerLoop()
+	if (k-1)%perLoop == 0 && len(exp.Spec.Strategy.Actions[v2alpha1.ActionLoop]) > 0 && d.RunActions != nil {
+		// The loop action (typically metrics/collect) runs at the start of each loop, so its
+		// data is there for the loop's measurements.
+		if exp, err = d.runLoopAction(ctx, exp, (k-1)/perLoop+1); err != nil {
+			return nil, err
+		}
+	}
+
+	if exp.Status.StartTime != nil {
+		slot := exp.Status.StartTime.Add(time.Duration(k) * d.interval(exp))
+		if wait := slot.Sub(d.now()); wait > 0 {
+			d.logf("iterate %d: waiting %s for the iteration's slot", k, wait.Round(1e6))
+			if err := d.sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	if d.Measure == nil {
+		return nil, fmt.Errorf("iterate %d: no metrics collector configured", k)
+	}
+	agg, err := d.Measure(ctx, exp)
+	if err != nil {
+		return nil, fmt.Errorf("iterate %d: measuring: %w", k, err)
+	}
+	now := metav1.NewTime(d.now())
+	msg := fmt.Sprintf("Completed Iteration %d", k)
+	exp, err = d.Store.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error {
+		if e.Status.GetCompletedIterations() != k-1 {
+			return ErrNoChange // another run of this stage got there first
+		}
+		if e.Status.Analysis == nil {
+			e.Status.Analysis = &v2alpha1.Analysis{}
+		}
+		e.Status.Analysis.AggregatedMetrics = agg
+		kk := k
+		e.Status.CompletedIterations = &kk
+		e.Status.LastUpdateTime = &now
+		e.Status.MarkCondition(v2alpha1.ConditionCompleted, corev1.ConditionFalse, v2alpha1.ReasonIterationUpdate, msg, now)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.Store.Event(ctx, exp, corev1.EventTypeNormal, v2alpha1.ReasonIterationUpdate, msg)
+	d.logf("iterate %d: %s", k, summarizeMetrics(exp, agg))
+	return &IterateResult{Iteration: exp.Status.GetCompletedIterations()}, nil
+}
+
+
+func (d *Deps) runLoopAction(ctx context.Context, exp *v2alpha1.Experiment, loop int32) (*v2alpha1.Experiment, error) {
+	work := exp.DeepCopy()
+	if err := d.RunActions(ctx, work, v2alpha1.ActionLoop); err != nil {
+		return nil, d.fail(ctx, v2alpha1.ReasonHandlerFailed, fmt.Sprintf("loop %d actions failed: %v", loop, err))
+	}
+	d.logf("iterate: loop %d actions completed", loop)
+	a := work.Status.Analysis
+	if a == nil || a.AggregatedBuiltinHists == nil {
+		return exp, nil
+	}
+	return d.Store.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error {
+		if e.Status.Analysis == nil {
+			e.Status.Analysis = &v2alpha1.Analysis{}
+		}
+		e.Status.Analysis.AggregatedBuiltinHists = a.AggregatedBuiltinHists
+		return nil
+	})
+}
+
+// summarizeMetrics is one log line: every metric's value per version, or why there is none.
+func summarizeMetrics(exp *v2alpha1.Experiment, agg *v2alpha1.AggregatedMetricsAnalysis) string {
+	if agg == nil {
+		return "no metrics"
+	}
+	var parts []string
+	for ref, md := range agg.Data {
+		var vs []string
+		for _, v := range exp.Spec.VersionNames() {
+			vd, ok := md.Data[v]
+			switch {
+			case !ok:
+				vs = append(vs, v+"=none")
+			case vd.Value != nil && vd.State == v2alpha1.MetricStateValue:
+				vs = append(vs, fmt.Sprintf("%s=%.3f", v, vd.Value.Value()))
+			case vd.Value != nil:
+				vs = append(vs, fmt.Sprintf("%s=%.3f(stale: %s)", v, vd.Value.Value(), vd.Reason))
+			default:
+				vs = append(vs, fmt.Sprintf("%s=%s(%s)", v, strings.ToLower(string(vd.State)), vd.Reason))
+			}
+		}
+		parts = append(parts, ref+" "+strings.Join(vs, " "))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "; ")
+}
