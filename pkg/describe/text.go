@@ -33,12 +33,14 @@ func Write(w io.Writer, exp *v2alpha1.Experiment, format Format) error {
 		_, err := io.WriteString(w, s.Text())
 		return err
 	case FormatJSON:
-		b, err := json.MarshalIndent(s, "", "  ")
-		if err != nil {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		// Objectives read "mean-latency <= 50.000"; escaping '<' would only hurt jq users.
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
 			return fmt.Errorf("encoding summary as JSON: %w", err)
 		}
-		_, err = w.Write(append(b, '\n'))
-		return err
+		return nil
 	case FormatYAML:
 		b, err := yaml.Marshal(s)
 		if err != nil {
