@@ -303,6 +303,10 @@ func cleanStaleInstances(ctx context.Context, kit, instances string) {
 
 // --- helpers --------------------------------------------------------------------------------
 
+// kitPorts are the fixed ports of test/local-cluster/env.sh (the full mode uses them);
+// freePorts never hands them out, so a control plane never blocks a full cluster.
+var kitPorts = map[int]bool{36443: true, 32379: true, 32380: true, 10248: true, 10249: true, 10250: true, 10256: true, 10257: true, 10259: true}
+
 // freePorts returns n distinct TCP ports on 127.0.0.1 that were free a moment ago.
 func freePorts(n int) ([]int, error) {
 	var ports []int
@@ -312,13 +316,15 @@ func freePorts(n int) ([]int, error) {
 			_ = l.Close()
 		}
 	}()
-	for range n {
+	for len(ports) < n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("finding a free port on 127.0.0.1: %w", err)
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ls = append(ls, l) // held until all are found, so they differ
+		if port := l.Addr().(*net.TCPAddr).Port; !kitPorts[port] {
+			ports = append(ports, port)
+		}
 	}
 	return ports, nil
 }
@@ -331,4 +337,3 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-

@@ -17,7 +17,7 @@
 // Integration tests call [Integration] (or use [SharedControlPlane], which calls it).
 // When a tool is missing the test is skipped with a message that says how to set up,
 // unless ITER8_INTEGRATION=required (set by `make test` and CI): then it fails.
-// ITER8_INTEGRATION=off skips integration tests on purpose.
+// ITER8_INTEGRATION=off (or skip) skips integration tests on purpose.
 //
 // # Use from a package's tests
 //

@@ -19,7 +19,7 @@ import (
 //
 //	(unset)    run them when the tools are there, skip them (with a message) otherwise
 //	required   fail them when a tool is missing (make test and CI set this)
-//	off        skip them
+//	off, skip  skip them (make unit sets skip)
 const EnvIntegration = "ITER8_INTEGRATION"
 
 // ErrToolsMissing is wrapped by the errors of StartControlPlane and StartPrometheus when a
@@ -94,12 +94,12 @@ func Integration(t testing.TB, needs ...Need) {
 	t.Helper()
 	mode := os.Getenv(EnvIntegration)
 	switch mode {
-	case "", "required", "off":
+	case "", "required", "off", "skip":
 	default:
-		t.Fatalf("%s=%q: want required, off or unset", EnvIntegration, mode)
+		t.Fatalf("%s=%q: want required, off, skip or unset", EnvIntegration, mode)
 	}
-	if mode == "off" {
-		t.Skipf("integration test skipped: %s=off", EnvIntegration)
+	if mode == "off" || mode == "skip" {
+		t.Skipf("integration test skipped: %s=%s", EnvIntegration, mode)
 	}
 	if mode != "required" && testing.Short() {
 		t.Skip("integration test skipped in -short mode")

@@ -16,6 +16,8 @@ KIT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Work directory: binaries, images, certificates, generated configs, logs, pids and all
 # cluster state live below it (the path must not contain spaces). Outside it, only the
 # full mode changes the host, as listed in lib/host.sh, and down.sh reverts that.
+# iter8-tekton: $ITER8_CLUSTER_CACHE, default $HOME/.cache/iter8-tekton/cluster (hack/tools.sh
+# and test/harness use the same); test/harness runs its control planes in $CL/cp/*.
 export CL=${CL:-${ITER8_CLUSTER_CACHE:-$HOME/.cache/iter8-tekton/cluster}}
 
 # --- Network ------------------------------------------------------------------------
