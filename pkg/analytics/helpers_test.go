@@ -53,7 +53,8 @@ type expSpec struct {
 	versions   []string                       // baseline first; nil for no versionInfo
 	objectives []v2alpha1.Objective
 	rewards    []v2alpha1.Reward
-	values     values // nil for no analysis
+	reward     *v2alpha1.Reward // v2alpha1 spelling
+	values     values           // nil for no analysis
 	metrics    map[string]*v2alpha1.MetricSpec
 	current    []v2alpha1.WeightData
 	weights    *v2alpha1.Weights
@@ -75,8 +76,8 @@ func (s expSpec) build() *v2alpha1.Experiment {
 		}
 		e.Spec.VersionInfo = vi
 	}
-	if s.objectives != nil || s.rewards != nil {
-		e.Spec.Criteria = &v2alpha1.Criteria{Objectives: s.objectives, Rewards: s.rewards}
+	if s.objectives != nil || s.rewards != nil || s.reward != nil {
+		e.Spec.Criteria = &v2alpha1.Criteria{Objectives: s.objectives, Rewards: s.rewards, Reward: s.reward}
 	}
 	for name, spec := range s.metrics {
 		e.Status.Metrics = append(e.Status.Metrics, v2alpha1.MetricInfo{Name: name, MetricObj: v2alpha1.Metric{Spec: *spec}})
