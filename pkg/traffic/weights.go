@@ -212,6 +212,16 @@ func (c *Client) Observe(ctx context.Context, exp *v2alpha1.Experiment) ([]v2alp
 	if err != nil {
 		return nil, err
 	}
+	var unknown []string
+	for i, r := range refs {
+		if r == nil {
+			unknown = append(unknown, names[i])
+		}
+	}
+	if len(unknown) > 1 {
+		// Before any request: the weights could not be completed anyway.
+		return nil, fmt.Errorf("%w: versions %q have none, at most one may lack it", ErrInsufficientRefs, unknown)
+	}
 	known, err := c.read(ctx, refs)
 	if err != nil {
 		return nil, err
