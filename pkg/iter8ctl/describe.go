@@ -1,0 +1,61 @@
+package iter8ctl
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/describe"
+)
+
+func newDescribeCommand() *cobra.Command {
+	var file, output string
+	cmd := &cobra.Command{
+		Use:   "describe -f FILE|-",
+		Short: "Describe an experiment: progress, winner, objectives and metrics",
+		Long: `describe prints an experiment's progress and, once an iteration has completed, the winner,
+the reward, objective and metric assessments per version. When an objective failed or a
+value is missing, an Assessment Details section says why: the value against the limit, or
+what the metric query returned (no data, an error).
+
+The experiment is read from FILE, or from standard input with -f -, in YAML or JSON,
+iter8.tools/v2alpha1 or v2alpha2. Unknown fields are errors.
+
+With -o json or -o yaml, describe prints a summary for programs instead: stage, completed
+iterations, winner, recommended version, each version's verdict on each objective with
+its reason, each metric value with its state, and the conditions.`,
+		Example: `  # Describe an experiment in the cluster
+  kubectl get experiment mirroring -o yaml | iter8ctl describe -f -
+
+  # Watch it
+  while clear; do kubectl get experiment mirroring -o yaml | iter8ctl describe -f -; sleep 4; done
+
+  # The winner, for a script
+  kubectl get experiment canary -o json | iter8ctl describe -f - -o json | jq -r .winner`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFile(cmd, file); err != nil {
+				return err
+			}
+			format := describe.Format(output)
+			if !validFormat(format) {
+				return usageErrorf(cmd, "invalid output format %q: want one of %v", output, describe.Formats)
+			}
+			exp, err := readExperiment(cmd, file)
+			if err != nil {
+				return err
+			}
+			return describe.Write(cmd.OutOrStdout(), exp, format)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "experiment file, or - for standard input")
+	cmd.Flags().StringVarP(&output, "output", "o", string(describe.FormatText), "output format: text, json or yaml")
+	return cmd
+}
+
+func validFormat(f describe.Format) bool {
+	for _, v := range describe.Formats {
+		if f == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,132 @@
+// Package iter8ctl is the iter8ctl command line: describe, assert and validate experiments,
+// and (in their own files) run them locally and emit PipelineRuns.
+package iter8ctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes of Main.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	// ExitUsage is for a command line that cannot run: an unknown command, flag or
+	// condition, a missing or malformed flag value.
+	ExitUsage = 2
+)
+
+// subcommands build the subcommands of iter8ctl. To add one, write its constructor in its
+// own file (run.go: func newRunCommand() *cobra.Command) and add it here: that line is the
+// only change outside the new file. A constructor reads and writes through
+// cmd.InOrStdin, cmd.OutOrStdout and cmd.ErrOrStderr and takes its context from
+// cmd.Context, so that tests run it in-process; it returns usageErrorf for a command line
+// that cannot run, so that Main exits with ExitUsage.
+var subcommands = []func() *cobra.Command{
+	newDescribeCommand,
+	newAssertCommand,
+	newValidateCommand,
+}
+
+// Main runs iter8ctl with args (without the program name), prints an error once as
+// "Error: ..." on stderr and returns the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := Run(ctx, args, stdin, stdout, stderr)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "Error: %v\n", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		if ue.command != "" {
+			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", ue.command)
+		}
+		return ExitUsage
+	}
+	return ExitError
+}
+
+// Run runs iter8ctl with args (without the program name). Errors are returned, not
+// printed; usage errors satisfy IsUsageError.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	root := newRootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return root.ExecuteContext(ctx)
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "iter8ctl",
+		Short: "Describe, check and validate iter8 experiments",
+		Long: `iter8ctl describes iter8 experiments (iter8.tools/v2alpha1 and v2alpha2), checks their
+outcome in CI and validates experiment and metric files before they are applied.
+
+An experiment is read from a file or, with -f -, from standard input, so that it can come
+straight from the cluster:
+
+  kubectl get experiment mirroring -o yaml | iter8ctl describe -f -`,
+		Example: `  # Describe an experiment running in the cluster
+  kubectl get experiment mirroring -o yaml | iter8ctl describe -f -
+
+  # Fail a CI job unless the candidate won
+  kubectl get experiment canary -o yaml | iter8ctl assert -f - -c completed -c noFailure -c candidateWon
+
+  # Check experiment and metric files before applying them
+  iter8ctl validate -f experiment.yaml -f metrics.yaml`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// Without arguments iter8ctl prints its help; anything else that is not a
+		// subcommand is a usage error rather than cobra's help-and-success.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf(cmd, "unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &usageError{command: cmd.CommandPath(), err: err}
+	})
+	for _, sub := range subcommands {
+		root.AddCommand(sub())
+	}
+	return root
+}
+
+// usageError is a command line that cannot run.
+type usageError struct {
+	// command is the command whose --help explains the usage.
+	command string
+	err     error
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErrorf(cmd *cobra.Command, format string, args ...any) error {
+	return &usageError{command: cmd.CommandPath(), err: fmt.Errorf(format, args...)}
+}
+
+// IsUsageError reports whether err is a command line that cannot run.
+func IsUsageError(err error) bool {
+	var ue *usageError
+	return errors.As(err, &ue)
+}
+
+// noArgs rejects positional arguments as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf(cmd, "unexpected argument %q: %s takes its input with -f", args[0], cmd.CommandPath())
+	}
+	return nil
+}
