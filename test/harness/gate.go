@@ -188,7 +188,11 @@ func SharedControlPlane(t testing.TB) *ControlPlane {
 		shared.started = true
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
+		start := time.Now()
 		shared.cp, shared.err = StartControlPlane(ctx)
+		if shared.err == nil {
+			t.Logf("shared control plane at %s ready in %v", shared.cp.config.Host, time.Since(start).Round(time.Millisecond))
+		}
 	}
 	if shared.err != nil {
 		t.Fatalf("starting the shared control plane: %v", shared.err)

@@ -234,6 +234,7 @@ spec:
 // TestSecondControlPlane starts a control plane of its own next to the shared one: each
 // has its own directory and ports, and Stop removes everything.
 func TestSecondControlPlane(t *testing.T) {
+	t.Parallel()
 	shared := harness.SharedControlPlane(t)
 	ctx := testContext(t)
 	if os.Getenv(harness.EnvKubeconfig) != "" {
@@ -282,6 +283,7 @@ func TestSecondControlPlane(t *testing.T) {
 }
 
 func TestPrometheusScrapesExporter(t *testing.T) {
+	t.Parallel()
 	harness.Integration(t, harness.NeedPrometheus)
 	ctx := testContext(t)
 
