@@ -5,15 +5,21 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 func obj(t *testing.T, manifest string) *unstructured.Unstructured {
 	t.Helper()
-	objs := decodeAll(t, []byte(manifest))
-	if len(objs) != 1 {
-		t.Fatalf("%d objects in manifest, want 1", len(objs))
+	// Through JSON into unstructured, so that integers are int64 as from the apiserver.
+	js, err := sigsyaml.YAMLToJSON([]byte(manifest))
+	if err != nil {
+		t.Fatalf("decoding %s: %v", manifest, err)
 	}
-	return &objs[0]
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(js); err != nil {
+		t.Fatalf("decoding %s: %v", manifest, err)
+	}
+	return u
 }
 
 func TestRevisionReadyFromRevision(t *testing.T) {
