@@ -5,11 +5,11 @@ package describe
 
 import (
 	"fmt"
+	"math/big"
 	"sort"
 	"strconv"
 	"strings"
 
-	"gopkg.in/inf.v0"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
@@ -464,31 +464,50 @@ func floatOf(n *v2alpha1.Number) *float64 {
 	return &f
 }
 
-// ceil3Number writes n with 3 decimals rounded up, from its exact decimal text when it has
-// one, so that a quantity such as "136084m" is not first approximated by a float.
+// ceil3Number writes n with 3 decimals rounded up, as iter8ctl did with inf.Dec and
+// RoundCeil. It works on the exact decimal text when there is one, so that 0.879 stays
+// 0.879 and a quantity such as "136084m" is not first approximated by a float.
 func ceil3Number(n v2alpha1.Number) string {
 	text := n.String()
-	d, ok := new(inf.Dec).SetString(text)
+	r, ok := new(big.Rat).SetString(text)
 	if !ok {
-		q, err := resource.ParseQuantity(text)
-		if err != nil {
-			f, err := n.Float()
-			if err != nil {
-				return text
-			}
-			return ceil3(f)
+		if q, err := resource.ParseQuantity(text); err == nil {
+			r, ok = new(big.Rat).SetString(q.AsDec().String())
 		}
-		d = q.AsDec()
 	}
-	return new(inf.Dec).Round(d, 3, inf.RoundCeil).String()
+	if !ok {
+		f, err := n.Float()
+		if err != nil {
+			return text
+		}
+		return ceil3(f)
+	}
+	return ceilRat3(r)
 }
 
-// ceil3 writes f with 3 decimals rounded up, as iter8ctl did with inf.Dec and RoundCeil.
-// Going through the shortest decimal text of f keeps 0.879 from becoming 0.880.
+// ceil3 writes f with 3 decimals rounded up, from the shortest decimal text of f.
 func ceil3(f float64) string {
-	d, ok := new(inf.Dec).SetString(strconv.FormatFloat(f, 'f', -1, 64))
+	r, ok := new(big.Rat).SetString(strconv.FormatFloat(f, 'f', -1, 64))
 	if !ok {
 		return strconv.FormatFloat(f, 'f', 3, 64)
 	}
-	return new(inf.Dec).Round(d, 3, inf.RoundCeil).String()
+	return ceilRat3(r)
+}
+
+func ceilRat3(r *big.Rat) string {
+	scaled := new(big.Rat).Mul(r, big.NewRat(1000, 1))
+	// The denominator is positive, so DivMod's Euclidean quotient is the floor.
+	q, m := new(big.Int).DivMod(scaled.Num(), scaled.Denom(), new(big.Int))
+	if m.Sign() != 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	digits := new(big.Int).Abs(q).String()
+	for len(digits) < 4 {
+		digits = "0" + digits
+	}
+	s := digits[:len(digits)-3] + "." + digits[len(digits)-3:]
+	if q.Sign() < 0 {
+		s = "-" + s
+	}
+	return s
 }

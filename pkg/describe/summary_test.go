@@ -78,9 +78,21 @@ func TestCeil3(t *testing.T) {
 		{"1e3", "1000.000"},
 		{"-0.0015", "-0.001"},
 		{"0", "0.000"},
+		{"-0.0001", "0.000"},
+		{"-2", "-2.000"},
+		{"1234567.0001", "1234567.001"},
+		{"0.0000001", "0.001"},
 	} {
 		if got := ceil3Number(*v2alpha1.ParseNumber(tc.in)); got != tc.want {
 			t.Errorf("ceil3Number(%s) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestCeil3Float(t *testing.T) {
+	for in, want := range map[float64]string{0.1: "0.100", 0.8791: "0.880", 136.084: "136.084", 1e-9: "0.001"} {
+		if got := ceil3(in); got != want {
+			t.Errorf("ceil3(%v) = %s, want %s", in, got, want)
 		}
 	}
 }

@@ -28,6 +28,29 @@ func mustRead(t *testing.T, path string) string {
 	return string(b)
 }
 
+// kubectlMetadata is the metadata kubectl get -o yaml adds to the seed's experiment.
+const kubectlMetadata = `metadata:
+  annotations:
+    kubectl.kubernetes.io/last-applied-configuration: |
+      {"apiVersion":"iter8.tools/v2alpha1","kind":"Experiment","metadata":{"annotations":{},"name":"mirroring","namespace":"default"}}
+  creationTimestamp: "2021-02-24T21:20:30Z"
+  generation: 2
+  managedFields:
+  - apiVersion: iter8.tools/v2alpha1
+    fieldsType: FieldsV1
+    fieldsV1:
+      f:spec:
+        .: {}
+        f:target: {}
+    manager: kubectl-client-side-apply
+    operation: Update
+    time: "2021-02-24T21:20:30Z"
+  name: mirroring
+  namespace: default
+  resourceVersion: "2764"
+  uid: 2f3e7f8a-32b4-4a55-9e0f-6a1c4c1f5b0e
+`
+
 type result struct {
 	code           int
 	stdout, stderr string
@@ -57,6 +80,11 @@ func TestCommandsSucceed(t *testing.T) {
 	}, {
 		name:   "describe the seed from a file",
 		args:   []string{"describe", "--file", seedFile, "-o", "text"},
+		stdout: mustRead(t, seedGolden),
+	}, {
+		name:   "describe what kubectl get -o yaml prints",
+		args:   []string{"describe", "-f", "-"},
+		stdin:  strings.Replace(mustRead(t, seedFile), "metadata:\n  name: mirroring\n", kubectlMetadata, 1),
 		stdout: mustRead(t, seedGolden),
 	}, {
 		name:   "describe JSON input",
