@@ -1,0 +1,28 @@
+// Package actions is the task library that the start, loop and finish actions of an
+// experiment run (iter8 v2's task runner).
+//
+// Tasks:
+//
+//   - knative/init-experiment waits until the target Knative Service is ready and fills in
+//     versionInfo from its traffic (variables revision and namespace, and for Canary the
+//     weightObjRefs). It needs a cluster.
+//   - common/readiness waits until objects exist and have a condition, and checks that every
+//     weightObjRef object exists. It needs a cluster.
+//   - common/exec runs cmd with args. Args are Go text/template strings ({{ .name }},
+//     {{ .<variable> }}) rendered with the version recommended for promotion.
+//   - notification/http sends the experiment's summary, or a templated body, to a URL.
+//   - metrics/collect sends load to the versions' URLs through Env.Collect.
+//   - run: is a command line.
+//
+// Nothing is ever run through a shell. A run: line is split into words the way a POSIX
+// shell splits them (quotes and backslashes are honoured), then executed as argv; each word
+// is templated on its own, so a templated value is always exactly one argument, whatever it
+// contains. Pipes, redirections, ';', '&', '$' expansion and command substitution are
+// rejected by validation rather than passed on as literal words; iter8's run executed
+// `/bin/bash -c`, so a task that needs a shell says so: common/exec with cmd /bin/sh and
+// args ["-c", "..."].
+//
+// A task runs when its `if` expression (github.com/expr-lang/expr) is true. The expression
+// can call WinnerFound(), CandidateWon(), RolledBack() and Failed(), and read the
+// experiment's Spec and Status.
+package actions

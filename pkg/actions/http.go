@@ -1,0 +1,337 @@
+package actions
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"knative.dev/pkg/apis"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+)
+
+// notificationTimeout bounds one notification request, as in iter8.
+const notificationTimeout = 5 * time.Second
+
+// The delimiters of notification/http's body and header templates (iter8's taskrunner
+// uses them so that {{ }} can appear in a body literally).
+const (
+	leftDelim  = "@<"
+	rightDelim = ">@"
+)
+
+// The authTypes of notification/http, and the Secret keys they read.
+const (
+	authBasic  = "Basic"
+	authBearer = "Bearer"
+	authAPIKey = "APIKey"
+)
+
+type httpTask struct {
+	url           string
+	method        string
+	authType      string
+	secretNS      string
+	secretName    string
+	headers       []httpHeader
+	body          *template.Template // nil: the default summary body
+	ignoreFailure bool
+}
+
+type httpHeader struct {
+	name  string
+	value *template.Template
+}
+
+func parseHTTP(with map[string]apiextensionsv1.JSON) (task, *apis.FieldError) {
+	d := newWithDecoder(with)
+	t := httpTask{method: http.MethodPost, ignoreFailure: true}
+	t.url = d.requiredString("url")
+	if t.url != "" {
+		if err := checkHTTPURL(t.url); err != nil {
+			d.fail(apis.ErrInvalidValue(t.url, "url", err.Error()))
+		}
+	}
+	if d.decode("method", &t.method) {
+		t.method = strings.ToUpper(t.method)
+		switch t.method {
+		case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch:
+		default:
+			d.fail(apis.ErrInvalidValue(t.method, "method", "must be GET, POST, PUT or PATCH"))
+		}
+	}
+	var secret string
+	if d.decode("secret", &secret) {
+		ns, name, err := parseSecretRef(secret)
+		if err != nil {
+			d.fail(apis.ErrInvalidValue(secret, "secret", err.Error()))
+		}
+		t.secretNS, t.secretName = ns, name
+	}
+	if d.decode("authType", &t.authType) {
+		switch t.authType {
+		case authBasic, authBearer, authAPIKey:
+			if secret == "" {
+				d.fail(apis.ErrGeneric(fmt.Sprintf("authType %s needs a secret", t.authType), "secret"))
+			}
+		default:
+			d.fail(apis.ErrInvalidValue(t.authType, "authType", "must be Basic, Bearer or APIKey"))
+		}
+	}
+	var headers []v2alpha1.NamedValue
+	if d.decode("headers", &headers) {
+		for i, h := range headers {
+			if h.Name == "" {
+				d.fail(apis.ErrMissingField("name").ViaFieldIndex("headers", i))
+				continue
+			}
+			tmpl, err := newHTTPTemplate(h.Name, h.Value)
+			if err != nil {
+				d.fail(apis.ErrInvalidValue(h.Value, "value", err.Error()).ViaFieldIndex("headers", i))
+				continue
+			}
+			t.headers = append(t.headers, httpHeader{name: h.Name, value: tmpl})
+		}
+	}
+	var body string
+	if d.decode("body", &body) {
+		tmpl, err := newHTTPTemplate("body", body)
+		if err != nil {
+			d.fail(apis.ErrInvalidValue(body, "body", err.Error()))
+		}
+		t.body = tmpl
+	}
+	d.decode("ignoreFailure", &t.ignoreFailure)
+	if ferr := d.finish(); ferr != nil {
+		return nil, ferr
+	}
+	return t, nil
+}
+
+func newHTTPTemplate(name, text string) (*template.Template, error) {
+	return template.New(name).Delims(leftDelim, rightDelim).Option("missingkey=error").Parse(text)
+}
+
+// parseSecretRef parses "namespace/name" or "name"; an empty namespace means the
+// experiment's.
+func parseSecretRef(s string) (string, string, error) {
+	ns, name, found := strings.Cut(s, "/")
+	if !found {
+		ns, name = "", s
+	}
+	if name == "" || (found && ns == "") || strings.Contains(name, "/") {
+		return "", "", errors.New("a secret is name or namespace/name")
+	}
+	return ns, name, nil
+}
+
+// Summary is the summary part of notification/http's default body.
+type Summary struct {
+	WinnerFound                    bool                  `json:"winnerFound"`
+	Winner                         *string               `json:"winner,omitempty"`
+	VersionRecommendedForPromotion *string               `json:"versionRecommendedForPromotion,omitempty"`
+	LastRecommendedWeights         []v2alpha1.WeightData `json:"lastRecommendedWeights,omitempty"`
+}
+
+func summarize(exp *v2alpha1.Experiment) Summary {
+	var s Summary
+	if a := exp.Status.Analysis; a != nil {
+		if w := a.WinnerAssessment; w != nil {
+			s.WinnerFound = w.Data.WinnerFound
+			s.Winner = w.Data.Winner
+		}
+		if w := a.Weights; w != nil {
+			s.LastRecommendedWeights = w.Data
+		}
+	}
+	if r := exp.Status.RecommendedVersion(); r != "" {
+		s.VersionRecommendedForPromotion = &r
+	}
+	return s
+}
+
+func (t httpTask) run(ctx context.Context, tc *taskContext) error {
+	if t.secretName != "" && tc.Secrets == nil {
+		// Not a failure to notify that ignoreFailure could excuse: the task cannot work
+		// at all without a cluster.
+		return fmt.Errorf("secret %s cannot be read without a cluster; notification/http with a secret cannot run with iter8ctl run", t.secretName)
+	}
+	var red redactor
+	err := t.send(ctx, tc, &red)
+	if err == nil {
+		return nil
+	}
+	err = errors.New(red.redact(err.Error()))
+	if t.ignoreFailure {
+		tc.logf("failed, ignored because ignoreFailure is true: %v", err)
+		return nil
+	}
+	return err
+}
+
+// send sends the notification. Every secret value it reads is added to red before it is
+// used, so the caller can scrub them from the error.
+func (t httpTask) send(ctx context.Context, tc *taskContext, red *redactor) error {
+	var secret map[string]string
+	if t.secretName != "" {
+		ns := t.secretNS
+		if ns == "" {
+			ns = tc.exp.Namespace
+		}
+		data, err := tc.Secrets(ctx, ns, t.secretName)
+		if err != nil {
+			return fmt.Errorf("reading secret %s/%s: %w", ns, t.secretName, err)
+		}
+		secret = make(map[string]string, len(data))
+		for k, v := range data {
+			secret[k] = string(v)
+			red.add(string(v))
+		}
+	}
+
+	summary := summarize(tc.exp)
+	var body []byte
+	var data map[string]any
+	if t.body != nil || len(t.headers) > 0 {
+		var err error
+		if data, err = templateData(tc.exp, summary, secret); err != nil {
+			return err
+		}
+	}
+	if t.body == nil {
+		var err error
+		body, err = json.Marshal(struct {
+			Summary    Summary              `json:"summary"`
+			Experiment *v2alpha1.Experiment `json:"experiment"`
+		}{summary, tc.exp})
+		if err != nil {
+			return fmt.Errorf("encoding the summary: %w", err)
+		}
+	} else {
+		var b bytes.Buffer
+		if err := t.body.Execute(&b, data); err != nil {
+			return fmt.Errorf("rendering the body: %w", err)
+		}
+		body = b.Bytes()
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, notificationTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, t.method, t.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("creating the request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for _, h := range t.headers {
+		var b strings.Builder
+		if err := h.value.Execute(&b, data); err != nil {
+			return fmt.Errorf("rendering header %s: %w", h.name, err)
+		}
+		req.Header.Set(h.name, b.String())
+	}
+	switch t.authType {
+	case authBasic:
+		user, pass, err := secretKeys(secret, "username", "password")
+		if err != nil {
+			return err
+		}
+		red.add(base64.StdEncoding.EncodeToString([]byte(user + ":" + pass)))
+		req.SetBasicAuth(user, pass)
+	case authBearer:
+		token, _, err := secretKeys(secret, "token")
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+
+	resp, err := tc.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", t.method, t.url, err)
+	}
+	defer resp.Body.Close()
+	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	if resp.StatusCode >= 400 {
+		msg := fmt.Sprintf("%s %s: HTTP %s", t.method, t.url, resp.Status)
+		if e := strings.TrimSpace(string(bytes.ToValidUTF8(excerpt, []byte("?")))); e != "" {
+			msg += ": " + e
+		}
+		return errors.New(msg)
+	}
+	tc.logf("%s %s: HTTP %s", t.method, t.url, resp.Status)
+	return nil
+}
+
+// templateData is what body and header templates see: .this (the experiment as JSON
+// would show it), .summary and .secret (the Secret's data, when a secret is given).
+func templateData(exp *v2alpha1.Experiment, summary Summary, secret map[string]string) (map[string]any, error) {
+	var this, sum map[string]any
+	for _, c := range []struct {
+		from any
+		to   *map[string]any
+	}{{exp, &this}, {summary, &sum}} {
+		b, err := json.Marshal(c.from)
+		if err != nil {
+			return nil, fmt.Errorf("encoding template data: %w", err)
+		}
+		if err := json.Unmarshal(b, c.to); err != nil {
+			return nil, fmt.Errorf("encoding template data: %w", err)
+		}
+	}
+	data := map[string]any{"this": this, "summary": sum}
+	if secret != nil {
+		data["secret"] = secret
+	}
+	return data, nil
+}
+
+// secretKeys returns the values of keys, naming only the keys when one is missing.
+func secretKeys(secret map[string]string, keys ...string) (string, string, error) {
+	vals := make([]string, 2)
+	for i, k := range keys {
+		v, ok := secret[k]
+		if !ok {
+			return "", "", fmt.Errorf("the secret has no key %q", k)
+		}
+		vals[i] = v
+	}
+	return vals[0], vals[1], nil
+}
+
+// redactor scrubs secret values from text that may end up in logs or errors.
+type redactor struct{ values []string }
+
+// add adds a value, and the forms that quoting in an error message or a JSON echo gives it.
+func (r *redactor) add(v string) {
+	if v == "" {
+		return
+	}
+	r.values = append(r.values, v)
+	if q := strconv.Quote(v); q[1:len(q)-1] != v {
+		r.values = append(r.values, q[1:len(q)-1])
+	}
+	if j, err := json.Marshal(v); err == nil && string(j[1:len(j)-1]) != v {
+		r.values = append(r.values, string(j[1:len(j)-1]))
+	}
+}
+
+func (r *redactor) redact(s string) string {
+	// Longest first, so that a value containing another is scrubbed whole.
+	vals := append([]string(nil), r.values...)
+	sort.Slice(vals, func(i, j int) bool { return len(vals[i]) > len(vals[j]) })
+	for _, v := range vals {
+		s = strings.ReplaceAll(s, v, "[redacted]")
+	}
+	return s
+}
