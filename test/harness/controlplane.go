@@ -39,6 +39,9 @@ type ControlPlane struct {
 
 	stopOnce sync.Once
 	stopErr  error
+
+	crdMu        sync.Mutex
+	crdInstalled map[string]bool // files installed by InstallCRDs
 }
 
 // CacheDir returns the work directory of test/local-cluster: $ITER8_CLUSTER_CACHE, or
@@ -192,6 +195,33 @@ func (c *ControlPlane) LogsDir() string {
 		return ""
 	}
 	return filepath.Join(c.dir, "logs")
+}
+
+// InstallCRDs installs the CRDs of the files (see the function InstallCRDs) that this
+// ControlPlane has not installed yet, so tests sharing a control plane can each ask for
+// what they need without paying for it twice.
+func (c *ControlPlane) InstallCRDs(ctx context.Context, files ...string) error {
+	c.crdMu.Lock()
+	defer c.crdMu.Unlock()
+	var todo []string
+	for _, f := range files {
+		if !c.crdInstalled[f] {
+			todo = append(todo, f)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	if err := InstallCRDs(ctx, c.config, todo...); err != nil {
+		return err
+	}
+	if c.crdInstalled == nil {
+		c.crdInstalled = map[string]bool{}
+	}
+	for _, f := range todo {
+		c.crdInstalled[f] = true
+	}
+	return nil
 }
 
 // Stop stops etcd and kube-apiserver (test/local-cluster/down.sh) and deletes the work

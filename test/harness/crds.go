@@ -70,6 +70,23 @@ func ThirdPartyCRDs(ctx context.Context) ([]string, error) {
 	return all, nil
 }
 
+// ProjectCRDDir is the directory of the project's own CRDs, relative to the repository root.
+const ProjectCRDDir = "config/crd"
+
+// AllCRDs returns the CRD files of Knative Serving, Istio, Tekton and the project
+// (ProjectCRDDir).
+func AllCRDs(ctx context.Context) ([]string, error) {
+	files, err := ThirdPartyCRDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	own, err := ProjectCRDs(ProjectCRDDir)
+	if err != nil {
+		return nil, err
+	}
+	return append(files, own...), nil
+}
+
 // ProjectCRDs returns the *.yaml and *.yml files in dir, a directory of the project's own
 // CRDs such as "config/crd" (relative paths are taken from the repository root).
 // InstallCRDs ignores documents that are not CRDs (a kustomization.yaml, for example).

@@ -41,34 +41,14 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// allCRDs returns the third-party CRD files and, once the project has them, its own.
-func allCRDs(t *testing.T, ctx context.Context) []string {
-	t.Helper()
-	files, err := harness.ThirdPartyCRDs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m, _ := filepath.Glob(filepath.Join(root, "config", "crd", "*.yaml")); len(m) > 0 {
-		own, err := harness.ProjectCRDs("config/crd")
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, own...)
-	} else {
-		t.Log("config/crd has no CRDs yet; installing the third-party CRDs only")
-	}
-	return files
-}
-
 func TestInstallCRDsAndCreateObjects(t *testing.T) {
 	cp := harness.SharedControlPlane(t)
 	ctx := testContext(t)
 	cfg := cp.Config()
-	files := allCRDs(t, ctx)
+	files, err := harness.AllCRDs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	start := time.Now()
 	if err := harness.InstallCRDs(ctx, cfg, files...); err != nil {
@@ -78,6 +58,17 @@ func TestInstallCRDsAndCreateObjects(t *testing.T) {
 	// A second install updates in place.
 	if err := harness.InstallCRDs(ctx, cfg, files...); err != nil {
 		t.Fatalf("installing the CRDs again: %v", err)
+	}
+	// The method installs each file once per control plane.
+	if err := cp.InstallCRDs(ctx, files...); err != nil {
+		t.Fatalf("ControlPlane.InstallCRDs: %v", err)
+	}
+	start = time.Now()
+	if err := cp.InstallCRDs(ctx, files...); err != nil {
+		t.Fatalf("ControlPlane.InstallCRDs again: %v", err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("ControlPlane.InstallCRDs of installed files took %v, want no work", d)
 	}
 
 	dc, err := dynamic.NewForConfig(cfg)
