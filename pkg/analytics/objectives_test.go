@@ -127,9 +127,19 @@ func TestAssessObjectiveSatisfied(t *testing.T) {
 		want:   "mean-latency: stale value, ignored for 2 of 3 iterations",
 	}, {
 		name: "more digits when 3 decimals would hide the difference",
-		obj:  lower("m", "50"),
+		obj:  lower("m", "50.0001"),
 		data: ptr(value("50.0004")),
-		want: "m = 50.0004 >= 50.0000: satisfied",
+		want: "m = 50.0004 >= 50.0001: satisfied",
+	}, {
+		name: "numbers are rounded up like describe's",
+		obj:  upper("m", "1"),
+		data: ptr(value("0.8791")),
+		want: "m = 0.880 <= 1.000: satisfied",
+	}, {
+		name: "a value just under the limit is not rounded up to it",
+		obj:  upper("m", "50"),
+		data: ptr(value("49.9991")),
+		want: "m = 49.9991 <= 50.0000: satisfied",
 	}}, true)
 }
 
@@ -157,9 +167,14 @@ func TestAssessObjectiveNotSatisfied(t *testing.T) {
 		want: "mean-latency = 0.050 < 0.100: not satisfied",
 	}, {
 		name: "more digits when 3 decimals would hide the difference",
+		obj:  upper("m", "50.0001"),
+		data: ptr(value("50.0004")),
+		want: "m = 50.0004 > 50.0001: not satisfied",
+	}, {
+		name: "rounding up never shows a failing value within the limit",
 		obj:  upper("m", "50"),
 		data: ptr(value("50.0004")),
-		want: "m = 50.0004 > 50.0000: not satisfied",
+		want: "m = 50.001 > 50.000: not satisfied",
 	}, {
 		name: "tiny numbers fall back to shortest form",
 		obj:  upper("m", "1e-12"),
@@ -374,9 +389,17 @@ func TestFormatNumbers(t *testing.T) {
 		in   []float64
 		want []string
 	}{
-		{in: []float64{0.8794}, want: []string{"0.879"}},
+		{in: []float64{0.879}, want: []string{"0.879"}},
+		{in: []float64{0.8791}, want: []string{"0.880"}},
+		{in: []float64{0.1}, want: []string{"0.100"}},
+		{in: []float64{1234567.25}, want: []string{"1234567.250"}},
+		{in: []float64{-1.2345}, want: []string{"-1.234"}},
+		{in: []float64{-0.0001}, want: []string{"0.000"}},
+		{in: []float64{-0.0011}, want: []string{"-0.001"}},
+		{in: []float64{0.0004}, want: []string{"0.001"}},
 		{in: []float64{1, 1}, want: []string{"1.000", "1.000"}},
-		{in: []float64{0.1, 0.1004, 0.2}, want: []string{"0.1000", "0.1004", "0.2000"}},
+		{in: []float64{0.1, 0.1004, 0.2}, want: []string{"0.100", "0.101", "0.200"}},
+		{in: []float64{0.1001, 0.1004, 0.2}, want: []string{"0.1001", "0.1004", "0.2000"}},
 		{in: []float64{1e-12, 2e-12}, want: []string{"1e-12", "2e-12"}},
 	}
 	for _, tc := range tests {
