@@ -1,0 +1,303 @@
+// Package stagecmd is the command line of the four stage binaries (init-experiment,
+// iterate, assess, finalize): flags, cluster clients, Tekton results and exit codes.
+package stagecmd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/actions"
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/experiment"
+	"github.com/iter8-tools/iter8-tekton/pkg/metrics"
+	"github.com/iter8-tools/iter8-tekton/pkg/traffic"
+)
+
+// The stages.
+const (
+	StageInit     = "init-experiment"
+	StageIterate  = "iterate"
+	StageAssess   = "assess"
+	StageFinalize = "finalize"
+)
+
+// Exit codes. A CI gate tells the experiment's verdict (3) from a broken stage (1).
+const (
+	ExitOK             = 0
+	ExitError          = 1
+	ExitUsage          = 2
+	ExitAimNotAchieved = 3
+)
+
+// ErrAimNotAchieved is returned by finalize when the experiment ended without achieving
+// its aim (rollback, failure, no winner); the stage's own work succeeded.
+var ErrAimNotAchieved = errors.New("experiment did not achieve its aim")
+
+type usageError struct{ error }
+
+// Main runs the stage and returns the process's exit code.
+func Main(stage string, args []string, stdout, stderr io.Writer) int {
+	ctx, cancel := signalContext()
+	defer cancel()
+	err := Run(ctx, stage, args, stdout, stderr)
+	var ue usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "%s: %v\n", stage, err)
+		return ExitUsage
+	case errors.Is(err, ErrAimNotAchieved):
+		fmt.Fprintf(stderr, "%s: %v\n", stage, err)
+		return ExitAimNotAchieved
+	default:
+		fmt.Fprintf(stderr, "%s: error: %v\n", stage, err)
+		return ExitError
+	}
+}
+
+type options struct {
+	experiment, namespace string
+	kubeconfig, context   string
+	results               map[string]string
+	iteration             int
+	intervalSeconds       string
+	pipelineStatus        string
+	prometheusURL         string
+	metricNamespaces      string
+	targetWait            time.Duration
+}
+
+var stageHelp = map[string]string{
+	StageInit:     "validates the experiment, acquires its target, runs the start actions, reads its metrics and starts it.\nresults: iterations, target",
+	StageIterate:  "waits for iteration K's time slot and measures every metric of every version.\nresults: iteration",
+	StageAssess:   "judges iteration K: objectives, winner, weights, rollback; applies the weights.\nresults: continue (true|false), winner, recommended, iteration",
+	StageFinalize: "ends the experiment: restores traffic after a failure or rollback, runs the finish actions, marks it Completed.\nexits 3 when the experiment did not achieve its aim.\nresults: outcome (Succeeded|RolledBack|Failed), winner, recommended",
+}
+
+func parse(stage string, args []string, stderr io.Writer) (*options, error) {
+	o := &options{results: map[string]string{}}
+	fs := flag.NewFlagSet(stage, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s --experiment NAME [--namespace NS] [flags]\n\n%s %s\n\nFlags:\n", stage, stage, stageHelp[stage])
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.experiment, "experiment", "", "name of the Experiment (required)")
+	fs.StringVar(&o.namespace, "namespace", "", "namespace of the Experiment (default: the pod's namespace, else the kubeconfig's)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file; in-cluster configuration when empty")
+	fs.StringVar(&o.context, "context", "", "kubeconfig context")
+	fs.Func("result", "write Tekton result NAME to PATH, as NAME=PATH (repeatable)", func(s string) error {
+		name, path, ok := strings.Cut(s, "=")
+		if !ok || name == "" || path == "" {
+			return fmt.Errorf("want NAME=PATH, got %q", s)
+		}
+		o.results[name] = path
+		return nil
+	})
+	fs.StringVar(&o.metricNamespaces, "metric-namespaces", "iter8-knative,iter8-istio,iter8-system", "namespaces searched, in order, for a bare metric name not in the experiment's namespace")
+	fs.StringVar(&o.prometheusURL, "prometheus-url", "", "Prometheus base URL for provider prometheus metrics without urlTemplate")
+	switch stage {
+	case StageIterate, StageAssess:
+		fs.IntVar(&o.iteration, "iteration", 0, "iteration number, from 1 (required)")
+		fs.StringVar(&o.intervalSeconds, "interval-seconds", "", "override spec.duration.intervalSeconds (for tests and demos; empty: the spec's)")
+	case StageInit:
+		fs.DurationVar(&o.targetWait, "target-wait", 10*time.Minute, "how long to wait for another experiment to release the target")
+	case StageFinalize:
+		fs.StringVar(&o.pipelineStatus, "pipeline-status", "", "Tekton's $(tasks.status)")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	if o.experiment == "" {
+		return nil, usageError{errors.New("--experiment is required")}
+	}
+	if (stage == StageIterate || stage == StageAssess) && o.iteration < 1 {
+		return nil, usageError{fmt.Errorf("--iteration must be at least 1, got %d", o.iteration)}
+	}
+	if o.intervalSeconds != "" {
+		if n, err := strconv.Atoi(o.intervalSeconds); err != nil || n < 1 {
+			return nil, usageError{fmt.Errorf("--interval-seconds must be a whole number of seconds >= 1, got %q", o.intervalSeconds)}
+		}
+	}
+	return o, nil
+}
+
+// Run runs one stage against the cluster.
+func Run(ctx context.Context, stage string, args []string, stdout, stderr io.Writer) error {
+	if _, ok := stageHelp[stage]; !ok {
+		return fmt.Errorf("unknown stage %q", stage)
+	}
+	o, err := parse(stage, args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, ns, err := restConfig(o)
+	if err != nil {
+		return err
+	}
+	d, err := clusterDeps(cfg, ns, o, stage, stdout)
+	if err != nil {
+		return err
+	}
+	return runStage(ctx, d, stage, o)
+}
+
+func runStage(ctx context.Context, d *experiment.Deps, stage string, o *options) error {
+	results := map[string]string{}
+	var err error
+	switch stage {
+	case StageInit:
+		var r *experiment.InitResult
+		if r, err = experiment.Init(ctx, d); r != nil {
+			results["iterations"] = strconv.Itoa(int(r.Iterations))
+			results["target"] = r.Target
+		}
+	case StageIterate:
+		var r *experiment.IterateResult
+		if r, err = experiment.Iterate(ctx, d, int32(o.iteration)); r != nil {
+			results["iteration"] = strconv.Itoa(int(r.Iteration))
+		}
+	case StageAssess:
+		var r *experiment.AssessResult
+		r, err = experiment.Assess(ctx, d, int32(o.iteration))
+		results["continue"] = "false"
+		results["iteration"] = strconv.Itoa(o.iteration)
+		if r != nil {
+			results["continue"] = strconv.FormatBool(r.Continue)
+			results["winner"] = r.Winner
+			results["recommended"] = r.Recommended
+		}
+	case StageFinalize:
+		var r *experiment.FinalizeResult
+		if r, err = experiment.Finalize(ctx, d, o.pipelineStatus); r != nil {
+			results["outcome"] = string(r.Outcome)
+			results["winner"] = r.Winner
+			results["recommended"] = r.Recommended
+			if err == nil && !r.AimAchieved {
+				err = fmt.Errorf("%w: %s", ErrAimNotAchieved, r.Reason)
+			}
+		}
+	}
+	if errors.Is(err, experiment.ErrGone) {
+		// The experiment was deleted: stop the pipeline cleanly and touch nothing.
+		d.Log.Write([]byte(stage + ": " + err.Error() + "; nothing to do\n"))
+		err = nil
+		if stage == StageFinalize {
+			results["outcome"] = string(experiment.OutcomeFailed)
+		}
+	}
+	if werr := writeResults(o.results, results); werr != nil && err == nil {
+		err = werr
+	}
+	return err
+}
+
+// writeResults writes each requested result; a result the stage did not produce is
+// written empty, so Tekton never waits on a missing file.
+func writeResults(paths, values map[string]string) error {
+	for name, path := range paths {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return fmt.Errorf("writing result %s: %w", name, err)
+		}
+		if err := os.WriteFile(path, []byte(values[name]), 0o644); err != nil {
+			return fmt.Errorf("writing result %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func restConfig(o *options) (*rest.Config, string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = o.kubeconfig
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.context})
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("loading the Kubernetes client configuration: %w", err)
+	}
+	ns := o.namespace
+	if ns == "" {
+		if ns, _, err = cc.Namespace(); err != nil || ns == "" {
+			ns = "default"
+		}
+	}
+	cfg.UserAgent = "iter8-tekton"
+	return cfg, ns, nil
+}
+
+func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.Writer) (*experiment.Deps, error) {
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the dynamic client: %w", err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
+	tc, err := traffic.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	secrets := func(ctx context.Context, namespace, name string) (map[string][]byte, error) {
+		s, err := kube.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("reading secret %s/%s: %w", namespace, name, err)
+		}
+		return s.Data, nil
+	}
+	collector := &metrics.Collector{PrometheusURL: o.prometheusURL, Secrets: secrets, SecretNamespace: ns}
+	env := actions.Env{Dynamic: dyn, Mapper: tc.Mapper, Secrets: secrets, Out: log, Collect: experiment.CollectBuiltin}
+	d := &experiment.Deps{
+		Store:            &experiment.ClusterStore{Dynamic: dyn, Kube: kube, Namespace: ns, Name: o.experiment, Component: "iter8-" + stage},
+		Metrics:          experiment.ClusterMetrics{Dynamic: dyn},
+		MetricNamespaces: splitList(o.metricNamespaces),
+		Measure:          experiment.MeasureWith(collector, metav1.Now),
+		Traffic:          tc,
+		RunActions: func(ctx context.Context, exp *v2alpha1.Experiment, action string) error {
+			return actions.Run(ctx, env, exp, action)
+		},
+		ValidateActions: actions.Validate,
+		CheckMirroring: func(ctx context.Context, exp *v2alpha1.Experiment) string {
+			return experiment.CheckDarkVersion(ctx, dyn, exp)
+		},
+		TargetWait: o.targetWait,
+		Log:        log,
+	}
+	if o.intervalSeconds != "" {
+		n, _ := strconv.Atoi(o.intervalSeconds)
+		d.Interval = time.Duration(n) * time.Second
+	}
+	return d, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
