@@ -17,6 +17,7 @@ build:
 generate:
 	$(CONTROLLER_GEN) object paths=./pkg/apis/... crd:crdVersions=v1 output:crd:artifacts:config=config/crd
 	$(GO) run ./tools/crdversions config/crd/*.yaml
+	$(GO) run ./tasks/gen
 
 # tools installs the Debian packages and builds the real components the tests start.
 tools:
