@@ -25,10 +25,36 @@
 //
 //	func TestSomething(t *testing.T) {
 //		cp := harness.SharedControlPlane(t) // started on first use, stopped after m.Run
+//		ctx := t.Context()
+//		files, err := harness.AllCRDs(ctx) // Knative Serving, Istio, Tekton, config/crd
+//		if err != nil {
+//			t.Fatal(err)
+//		}
+//		if err := cp.InstallCRDs(ctx, files...); err != nil { // once per control plane
+//			t.Fatal(err)
+//		}
 //		cs := kubernetes.NewForConfigOrDie(cp.Config())
 //		ns := harness.Namespace(t, cs)
 //		...
 //	}
+//
+//	func TestMetrics(t *testing.T) {
+//		harness.Integration(t, harness.NeedPrometheus)
+//		exporter := httptest.NewServer(promhttp.Handler())
+//		defer exporter.Close()
+//		u, _ := url.Parse(exporter.URL)
+//		p, err := harness.StartPrometheus(t.Context(), []string{u.Host}) // ~5 s
+//		if err != nil {
+//			t.Fatal(err)
+//		}
+//		defer p.Stop()
+//		vec, err := p.WaitForSamples(t.Context(), `up`)
+//		...
+//	}
+//
+// A TestMain that needs more than the control plane calls RunControlPlane(m), which
+// returns the exit code instead of exiting. A package can also manage its own instances
+// with StartControlPlane and Stop.
 //
 // The control plane has no controllers: namespaces are not populated with a default
 // ServiceAccount (Namespace creates one), deleted namespaces stay Terminating, there is
