@@ -30,6 +30,7 @@ var subcommands = []func() *cobra.Command{
 	newDescribeCommand,
 	newAssertCommand,
 	newValidateCommand,
+	newPipelineRunCommand,
 }
 
 // Main runs iter8ctl with args (without the program name), prints an error once as

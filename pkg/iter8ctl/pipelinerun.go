@@ -1,0 +1,75 @@
+package iter8ctl
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iter8-tools/iter8-tekton/pipelines"
+	"github.com/iter8-tools/iter8-tekton/pkg/tekton"
+)
+
+func newPipelineRunCommand() *cobra.Command {
+	var file string
+	var opts pipelines.Options
+	cmd := &cobra.Command{
+		Use:   "pipelinerun -f FILE|-",
+		Short: "Print a Tekton PipelineRun that runs an experiment",
+		Long: fmt.Sprintf(`pipelinerun prints a tekton.dev/v1 PipelineRun that runs the experiment in FILE (or
+standard input with -f -) to its end, ready for kubectl create -f -.
+
+The PipelineRun embeds the iter8-experiment Pipeline unrolled to exactly the experiment's
+iterations (iterationsPerLoop × maxLoops, at most %d): init-experiment, then iterate-k and
+assess-k for every iteration, each guarded by the previous assess's continue result so the
+run stops early, and finalize in finally. It references the four iter8 Tasks by name, so
+kubectl apply -k config/ must have installed them in the PipelineRun's namespace.
+
+Its timeouts follow the experiment's duration: tasks = %v + iterations × (interval + %v),
+finally = %v, pipeline = tasks + finally; Tekton's 60-minute default never cuts an
+experiment short. The PipelineRun is validated with Tekton's own validation.`,
+			pipelines.MaxIterations, pipelines.DefaultAllowance.Init, pipelines.DefaultAllowance.PerIteration, pipelines.DefaultAllowance.Finalize),
+		Example: `  # Run the seed's experiment
+  kubectl apply -f experiment.yaml
+  iter8ctl pipelinerun -f experiment.yaml | kubectl create -f -
+
+  # From the object in the cluster, with a locally built stage image
+  kubectl get experiment mirroring -o yaml | iter8ctl pipelinerun -f - --image localhost/iter8-tekton/stages:dev --image-pull-policy Never`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFile(cmd, file); err != nil {
+				return err
+			}
+			if opts.IntervalSeconds < 0 {
+				return usageErrorf(cmd, "--interval-seconds must not be negative, got %d", opts.IntervalSeconds)
+			}
+			switch opts.ImagePullPolicy {
+			case "", "Always", "IfNotPresent", "Never":
+			default:
+				return usageErrorf(cmd, "invalid --image-pull-policy %q: want Always, IfNotPresent or Never", opts.ImagePullPolicy)
+			}
+			exp, err := readExperiment(cmd, file)
+			if err != nil {
+				return err
+			}
+			pr, err := pipelines.PipelineRun(exp, opts)
+			if err != nil {
+				return err
+			}
+			b, err := tekton.MarshalYAML(pr)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprint(cmd.OutOrStdout(), strings.TrimPrefix(string(b), "---\n"))
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&file, "file", "f", "", "experiment file, or - for standard input")
+	f.StringVarP(&opts.Namespace, "namespace", "n", "", "namespace of the PipelineRun (default: the experiment's, else default)")
+	f.StringVar(&opts.ServiceAccount, "service-account", tekton.ServiceAccount, "ServiceAccount the stages run as")
+	f.StringVar(&opts.Image, "image", "", "stage image (default: the Tasks' default, "+tekton.DefaultImage+")")
+	f.StringVar(&opts.ImagePullPolicy, "image-pull-policy", "", "imagePullPolicy of the stage steps: Always, IfNotPresent or Never (default: the Tasks' default, IfNotPresent)")
+	f.Int32Var(&opts.IntervalSeconds, "interval-seconds", 0, "override the experiment's intervalSeconds, for tests and demos (0: the experiment's)")
+	return cmd
+}

@@ -1,0 +1,114 @@
+package iter8ctl
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/tekton"
+)
+
+func TestPipelineRun(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		stdin      string
+		wantNS     string
+		wantSA     string
+		wantParams map[string]string
+		wantTasks  int
+	}{{
+		name:       "seed file, defaults",
+		args:       []string{"pipelinerun", "-f", seedFile},
+		wantNS:     "default",
+		wantSA:     "iter8-tekton",
+		wantParams: map[string]string{"experiment": "mirroring", "namespace": "default"},
+		wantTasks:  1 + 2*7,
+	}, {
+		name: "object from the cluster on stdin, test flags",
+		args: []string{"pipelinerun", "-f", "-", "-n", "ci", "--service-account", "runner",
+			"--image", "localhost/iter8-tekton/stages:e2e", "--image-pull-policy", "Never", "--interval-seconds", "2"},
+		stdin:  strings.Replace(mustRead(t, seedFile), "metadata:\n  name: mirroring\n", kubectlMetadata, 1),
+		wantNS: "ci",
+		wantSA: "runner",
+		wantParams: map[string]string{"experiment": "mirroring", "namespace": "default", "interval-seconds": "2",
+			"image": "localhost/iter8-tekton/stages:e2e", "image-pull-policy": "Never"},
+		wantTasks: 1 + 2*7,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runMain(tt.args, tt.stdin)
+			if r.code != ExitOK {
+				t.Fatalf("exit code %d, stderr %q", r.code, r.stderr)
+			}
+			var pr v1.PipelineRun
+			if err := tekton.DecodeStrict([]byte(r.stdout), &pr); err != nil {
+				t.Fatal(err)
+			}
+			if err := tekton.ValidatePipelineRun(&pr); err != nil {
+				t.Error(err)
+			}
+			if pr.Namespace != tt.wantNS || pr.Spec.TaskRunTemplate.ServiceAccountName != tt.wantSA {
+				t.Errorf("namespace %q, serviceAccountName %q; want %q, %q", pr.Namespace, pr.Spec.TaskRunTemplate.ServiceAccountName, tt.wantNS, tt.wantSA)
+			}
+			params := map[string]string{}
+			for _, p := range pr.Spec.Params {
+				params[p.Name] = p.Value.StringVal
+			}
+			if d := cmp.Diff(tt.wantParams, params); d != "" {
+				t.Errorf("params (-want +got):\n%s", d)
+			}
+			if pr.Spec.PipelineSpec == nil || len(pr.Spec.PipelineSpec.Tasks) != tt.wantTasks {
+				t.Errorf("want an embedded pipelineSpec with %d tasks", tt.wantTasks)
+			}
+			if pr.Spec.Timeouts == nil || pr.Spec.Timeouts.Pipeline == nil || pr.Spec.Timeouts.Finally == nil {
+				t.Errorf("timeouts = %+v", pr.Spec.Timeouts)
+			}
+		})
+	}
+}
+
+func TestPipelineRunErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		stdin    string
+		wantCode int
+		wantErr  string
+	}{{
+		name:     "no file",
+		args:     []string{"pipelinerun"},
+		wantCode: ExitUsage,
+		wantErr:  "flag -f is required",
+	}, {
+		name:     "bad pull policy",
+		args:     []string{"pipelinerun", "-f", seedFile, "--image-pull-policy", "Sometimes"},
+		wantCode: ExitUsage,
+		wantErr:  `invalid --image-pull-policy "Sometimes"`,
+	}, {
+		name:     "too many iterations",
+		args:     []string{"pipelinerun", "-f", "-"},
+		stdin:    strings.Replace(mustRead(t, seedFile), "iterationsPerLoop: 7", "iterationsPerLoop: 500", 1),
+		wantCode: ExitError,
+		wantErr:  "iterations must be between 1 and 200, not 500",
+	}, {
+		name:     "not an experiment",
+		args:     []string{"pipelinerun", "-f", "-"},
+		stdin:    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+		wantCode: ExitError,
+		wantErr:  "decoding experiment from stdin",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runMain(tt.args, tt.stdin)
+			if r.code != tt.wantCode || !strings.Contains(r.stderr, tt.wantErr) {
+				t.Errorf("exit code %d, stderr %q; want %d and %q", r.code, r.stderr, tt.wantCode, tt.wantErr)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout %q, want nothing", r.stdout)
+			}
+		})
+	}
+}
