@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -48,14 +49,15 @@ func (c *Collector) prometheus(ctx context.Context, spec *v2alpha1.MetricSpec, a
 	}
 	client, err := promapi.NewClient(promapi.Config{Address: base, Client: c.httpClient()})
 	if err != nil {
-		return errorResult(query, "invalid Prometheus URL: %s", red.redact(err.Error()))
+		// The error quotes the URL, which may hold a secret.
+		return errorResult(query, "invalid Prometheus URL")
 	}
 	return c.retry(ctx, timeout, func(ctx context.Context) (Result, bool) {
 		sc := &statusClient{Client: client, auth: auth}
 		// The zero time lets Prometheus evaluate at its own now.
 		v, warnings, err := promv1.NewAPI(sc).Query(ctx, query, time.Time{})
 		if err != nil {
-			reason, transient := prometheusError(err, sc.code, ctx)
+			reason, transient := prometheusError(ctx, err, sc.code, red)
 			return errorResult(query, "%s", reason), transient
 		}
 		r := promValue(v)
@@ -105,16 +107,23 @@ func number(f float64) Result {
 }
 
 // prometheusError describes a failed query and says whether to retry it.
-func prometheusError(err error, code int, ctx context.Context) (string, bool) {
+func prometheusError(ctx context.Context, err error, code int, red redactor) (string, bool) {
 	var pe *promv1.Error
 	if errors.As(err, &pe) {
 		msg := pe.Msg
 		if code >= 400 {
 			detail := strings.TrimSpace(pe.Detail)
+			var body struct {
+				Error string `json:"error"`
+			}
+			if json.Unmarshal([]byte(detail), &body) == nil && body.Error != "" {
+				// Prometheus' own error answer, whatever the status.
+				detail = body.Error
+			}
 			if detail == "" {
 				detail = msg
 			}
-			return fmt.Sprintf("HTTP %d: %s", code, truncate(detail, 200)), transientStatus(code)
+			return fmt.Sprintf("HTTP %d: %s", code, red.content(detail, 200)), transientStatus(code)
 		}
 		switch pe.Type {
 		case promv1.ErrTimeout, promv1.ErrServer:
@@ -131,7 +140,7 @@ func prometheusError(err error, code int, ctx context.Context) (string, bool) {
 		// No response at all: a connection error.
 		return transportReason(err), true
 	}
-	return "bad response: " + truncate(err.Error(), 200), false
+	return "bad response: " + red.content(err.Error(), 200), false
 }
 
 // statusClient authenticates the requests of the Prometheus client and remembers the

@@ -185,7 +185,19 @@ func authorizer(spec *v2alpha1.MetricSpec, secret map[string]string) (func(*http
 
 // redactor removes secret values from text, in the forms they may take in an error
 // message: as they are, URL-escaped, JSON-escaped, and as a Basic credential.
+//
+// Text a backend sent (an error page, a string where a number was expected) is withheld
+// altogether when the metric uses a secret, since a backend may echo a credential in a
+// form no redaction foresees, such as part of a URL.
 type redactor struct{ r *strings.Replacer }
+
+// content returns text that a backend sent, fit for a reason.
+func (r redactor) content(s string, n int) string {
+	if r.r != nil {
+		return "(response withheld: the metric uses a secret)"
+	}
+	return truncate(s, n)
+}
 
 func newRedactor(secret map[string]string) redactor {
 	if len(secret) == 0 {

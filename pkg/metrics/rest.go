@@ -87,9 +87,9 @@ func (c *Collector) rest(ctx context.Context, spec *v2alpha1.MetricSpec, args, s
 			return errorResult("", "reading the response: %s", transportReason(err)), true
 		}
 		if resp.StatusCode >= 400 {
-			return errorResult("", "HTTP %d: %s", resp.StatusCode, truncate(string(data), 200)), transientStatus(resp.StatusCode)
+			return errorResult("", "HTTP %d: %s", resp.StatusCode, red.content(string(data), 200)), transientStatus(resp.StatusCode)
 		}
-		return extract(ctx, code, data), false
+		return extract(ctx, code, data, red), false
 	})
 }
 
@@ -116,7 +116,7 @@ func compileJQ(expr string) (*gojq.Code, error) {
 // extract runs the jq expression on a JSON document and reads a number out of its first
 // output: a number or a numeric string is a value; no output, null, NaN and ±Inf are no
 // data; anything else, invalid JSON and a jq error are errors.
-func extract(ctx context.Context, code *gojq.Code, data []byte) Result {
+func extract(ctx context.Context, code *gojq.Code, data []byte, red redactor) Result {
 	var doc any
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return errorResult("", "the response is not JSON: %s", truncate(err.Error(), 120))
@@ -132,7 +132,7 @@ func extract(ctx context.Context, code *gojq.Code, data []byte) Result {
 		if errors.As(v, &he) && he.Value() == nil {
 			return noData("", "jq halted without output")
 		}
-		return errorResult("", "jq: %s", truncate(v.Error(), 200))
+		return errorResult("", "jq: %s", red.content(v.Error(), 200))
 	case nil:
 		return noData("", "null")
 	case int:
@@ -148,6 +148,9 @@ func extract(ctx context.Context, code *gojq.Code, data []byte) Result {
 			var ne *strconv.NumError
 			if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
 				return number(f)
+			}
+			if red.r != nil {
+				return errorResult("", "jq result is a string that is not a number")
 			}
 			return errorResult("", "jq result %q is not a number", truncate(v, 60))
 		}

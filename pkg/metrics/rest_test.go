@@ -1,0 +1,413 @@
+package metrics
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// testCollector retries quickly so that the tests stay fast.
+func testCollector(secrets map[string]map[string][]byte) *Collector {
+	c := &Collector{Retry: Backoff{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, Attempts: 3}}
+	if secrets != nil {
+		c.Secrets = func(_ context.Context, ns, name string) (map[string][]byte, error) {
+			s, ok := secrets[ns+"/"+name]
+			if !ok {
+				return nil, fmt.Errorf("secrets %q not found", name)
+			}
+			return s, nil
+		}
+	}
+	return c
+}
+
+func restMetric(url string, mod func(*v2alpha1.MetricSpec)) *v2alpha1.Metric {
+	m := &v2alpha1.Metric{Spec: v2alpha1.MetricSpec{
+		URLTemplate:  ptr(url),
+		JQExpression: ptr(".value"),
+		Params:       []v2alpha1.NamedValue{{Name: "q", Value: "rev=$revision t=${elapsedTime}"}},
+	}}
+	if mod != nil {
+		mod(&m.Spec)
+	}
+	return m
+}
+
+var testArgs = map[string]string{"name": "v1", "revision": "sample-app-v1", "elapsedTime": "60", "interval": "60s"}
+
+// request is what the fake backend saw.
+type request struct {
+	Method, Path, Query, Body, Auth, Key, ContentType string
+}
+
+// backend answers with the status and body that respond returns for the n-th request
+// (from 1), after recording the request.
+func backend(t *testing.T, respond func(n int, r request) (int, string)) (*httptest.Server, *[]request) {
+	t.Helper()
+	var seen []request
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		req := request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query().Get("q"), Body: string(b),
+			Auth: r.Header.Get("Authorization"), Key: r.Header.Get("X-Key"), ContentType: r.Header.Get("Content-Type")}
+		seen = append(seen, req)
+		code, body := respond(int(n.Add(1)), req)
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &seen
+}
+
+func ok(body string) func(int, request) (int, string) {
+	return func(int, request) (int, string) { return 200, body }
+}
+
+var ignoreQuery = cmpopts.IgnoreFields(Result{}, "Query")
+
+func TestRESTSuccess(t *testing.T) {
+	secrets := map[string]map[string][]byte{
+		"iter8-system/basic": {"username": []byte("alice"), "password": []byte("pw")},
+		"ns/bearer":          {"token": []byte("tok")},
+		"iter8-system/key":   {"key": []byte("k-123"), "path": []byte("api")},
+	}
+	tests := []struct {
+		name    string
+		mod     func(*v2alpha1.MetricSpec)
+		respond func(int, request) (int, string)
+		want    Result
+		wantReq request
+	}{{
+		name:    "GET with templated params",
+		respond: ok(`{"value": 42.5}`),
+		want:    Result{State: v2alpha1.MetricStateValue, Value: 42.5, Attempts: 1},
+		wantReq: request{Method: "GET", Path: "/", Query: "rev=sample-app-v1 t=60"},
+	}, {
+		name: "POST with a templated JSON body",
+		mod: func(s *v2alpha1.MetricSpec) {
+			s.Method = ptr(v2alpha1.POSTMethodType)
+			s.Body = ptr(`{"rev": "$revision", "since": ${elapsedTime}}`)
+			s.Params = nil
+		},
+		respond: ok(`{"value": 7}`),
+		want:    Result{State: v2alpha1.MetricStateValue, Value: 7, Attempts: 1},
+		wantReq: request{Method: "POST", Path: "/", Body: `{"rev": "sample-app-v1", "since": 60}`, ContentType: "application/json"},
+	}, {
+		name: "Basic auth",
+		mod: func(s *v2alpha1.MetricSpec) {
+			s.AuthType = ptr(v2alpha1.AuthTypeBasic)
+			s.Secret = ptr("basic")
+		},
+		respond: ok(`{"value": 1}`),
+		want:    Result{State: v2alpha1.MetricStateValue, Value: 1, Attempts: 1},
+		wantReq: request{Method: "GET", Path: "/", Query: "rev=sample-app-v1 t=60", Auth: "Basic YWxpY2U6cHc="},
+	}, {
+		name: "Bearer auth with a namespaced secret",
+		mod: func(s *v2alpha1.MetricSpec) {
+			s.AuthType = ptr(v2alpha1.AuthTypeBearer)
+			s.Secret = ptr("ns/bearer")
+		},
+		respond: ok(`{"value": 2}`),
+		want:    Result{State: v2alpha1.MetricStateValue, Value: 2, Attempts: 1},
+		wantReq: request{Method: "GET", Path: "/", Query: "rev=sample-app-v1 t=60", Auth: "Bearer tok"},
+	}, {
+		name: "APIKey: header and URL templated from the secret",
+		mod: func(s *v2alpha1.MetricSpec) {
+			s.AuthType = ptr(v2alpha1.AuthTypeAPIKey)
+			s.Secret = ptr("key")
+			s.HeaderTemplates = []v2alpha1.NamedValue{{Name: "X-Key", Value: "$key"}}
+			s.URLTemplate = ptr(*s.URLTemplate + "/$path/v1")
+		},
+		respond: ok(`{"value": 3}`),
+		want:    Result{State: v2alpha1.MetricStateValue, Value: 3, Attempts: 1},
+		wantReq: request{Method: "GET", Path: "/api/v1", Query: "rev=sample-app-v1 t=60", Key: "k-123"},
+	}, {
+		name:    "header templates are not substituted without authType",
+		mod:     func(s *v2alpha1.MetricSpec) { s.HeaderTemplates = []v2alpha1.NamedValue{{Name: "X-Key", Value: "$key"}} },
+		respond: ok(`{"value": 3}`),
+		want:    Result{State: v2alpha1.MetricStateValue, Value: 3, Attempts: 1},
+		wantReq: request{Method: "GET", Path: "/", Query: "rev=sample-app-v1 t=60", Key: "$key"},
+	}, {
+		name:    "numeric string",
+		respond: ok(`{"value": " 3.25 "}`),
+		want:    Result{State: v2alpha1.MetricStateValue, Value: 3.25, Attempts: 1},
+	}, {
+		name:    "integer from jq",
+		mod:     func(s *v2alpha1.MetricSpec) { s.JQExpression = ptr(".items | length") },
+		respond: ok(`{"items": [1, 2, 3]}`),
+		want:    Result{State: v2alpha1.MetricStateValue, Value: 3, Attempts: 1},
+	}, {
+		name:    "first of several outputs",
+		mod:     func(s *v2alpha1.MetricSpec) { s.JQExpression = ptr(".results[0] | .[] | tonumber") },
+		respond: ok(`{"results": [{"a": "5", "b": "6"}]}`),
+		want:    Result{State: v2alpha1.MetricStateValue, Value: 5, Attempts: 1},
+	}, {
+		name:    "the Prometheus form through jq",
+		mod:     func(s *v2alpha1.MetricSpec) { s.JQExpression = ptr(".data.result[0].value[1] | tonumber") },
+		respond: ok(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000.1,"0.5"]}]}}`),
+		want:    Result{State: v2alpha1.MetricStateValue, Value: 0.5, Attempts: 1},
+	}, {
+		name:    "null is no data",
+		respond: ok(`{"value": null}`),
+		want:    Result{State: v2alpha1.MetricStateNoData, Reason: "null", Attempts: 1},
+	}, {
+		name:    "missing field is no data",
+		respond: ok(`{}`),
+		want:    Result{State: v2alpha1.MetricStateNoData, Reason: "null", Attempts: 1},
+	}, {
+		name:    "no output is no data",
+		mod:     func(s *v2alpha1.MetricSpec) { s.JQExpression = ptr(".values[]") },
+		respond: ok(`{"values": []}`),
+		want:    Result{State: v2alpha1.MetricStateNoData, Reason: "jq produced no output", Attempts: 1},
+	}, {
+		name:    "NaN is no data",
+		respond: ok(`{"value": "NaN"}`),
+		want:    Result{State: v2alpha1.MetricStateNoData, Reason: "NaN", Attempts: 1},
+	}, {
+		name:    "+Inf is no data",
+		respond: ok(`{"value": "+Inf"}`),
+		want:    Result{State: v2alpha1.MetricStateNoData, Reason: "+Inf", Attempts: 1},
+	}, {
+		name: "503 then a value",
+		respond: func(n int, _ request) (int, string) {
+			if n == 1 {
+				return 503, "overloaded"
+			}
+			return 200, `{"value": 9}`
+		},
+		want: Result{State: v2alpha1.MetricStateValue, Value: 9, Attempts: 2},
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, seen := backend(t, tc.respond)
+			c := testCollector(secrets)
+			got := c.query(t.Context(), restMetric(srv.URL, tc.mod), "", testArgs)
+			if diff := cmp.Diff(tc.want, got, ignoreQuery); diff != "" {
+				t.Errorf("result (-want +got):\n%s", diff)
+			}
+			if tc.wantReq != (request{}) {
+				if diff := cmp.Diff([]request{tc.wantReq}, *seen); diff != "" {
+					t.Errorf("requests (-want +got):\n%s", diff)
+				}
+			}
+		})
+	}
+}
+
+func TestRESTQueryIsRecorded(t *testing.T) {
+	srv, _ := backend(t, ok(`{"value": 1}`))
+	m := restMetric(srv.URL+"/q", func(s *v2alpha1.MetricSpec) {
+		s.Method = ptr(v2alpha1.POSTMethodType)
+		s.Body = ptr(`{"r": "$revision"}`)
+	})
+	got := testCollector(nil).query(t.Context(), m, "", testArgs)
+	want := "POST " + srv.URL + `/q?q=rev%3Dsample-app-v1+t%3D60 {"r": "sample-app-v1"}`
+	if diff := cmp.Diff(want, got.Query); diff != "" {
+		t.Errorf("Query (-want +got):\n%s", diff)
+	}
+}
+
+func TestRESTFailure(t *testing.T) {
+	secrets := map[string]map[string][]byte{"iter8-system/partial": {"username": []byte("alice")}}
+	tests := []struct {
+		name         string
+		mod          func(*v2alpha1.MetricSpec)
+		respond      func(int, request) (int, string)
+		wantState    v2alpha1.MetricState
+		wantReason   string // a substring
+		wantAttempts int
+		wantRequests int
+	}{{
+		name:      "HTTP 500 is retried, then an error",
+		respond:   func(int, request) (int, string) { return 500, "boom" },
+		wantState: v2alpha1.MetricStateError, wantReason: "HTTP 500: boom (after 3 attempts)", wantAttempts: 3, wantRequests: 3,
+	}, {
+		name:      "HTTP 503 is retried",
+		respond:   func(int, request) (int, string) { return 503, "unavailable" },
+		wantState: v2alpha1.MetricStateError, wantReason: "HTTP 503: unavailable", wantAttempts: 3, wantRequests: 3,
+	}, {
+		name:      "HTTP 404 is not retried",
+		respond:   func(int, request) (int, string) { return 404, "no such thing" },
+		wantState: v2alpha1.MetricStateError, wantReason: "HTTP 404: no such thing", wantAttempts: 1, wantRequests: 1,
+	}, {
+		name:      "malformed JSON",
+		respond:   ok(`{"value": 1`),
+		wantState: v2alpha1.MetricStateError, wantReason: "the response is not JSON", wantAttempts: 1, wantRequests: 1,
+	}, {
+		name:      "object",
+		respond:   ok(`{"value": {"a": 1}}`),
+		wantState: v2alpha1.MetricStateError, wantReason: "jq result of type object is not a number", wantAttempts: 1, wantRequests: 1,
+	}, {
+		name:      "boolean",
+		respond:   ok(`{"value": true}`),
+		wantState: v2alpha1.MetricStateError, wantReason: "jq result of type boolean is not a number", wantAttempts: 1, wantRequests: 1,
+	}, {
+		name:      "non-numeric string",
+		respond:   ok(`{"value": "fast"}`),
+		wantState: v2alpha1.MetricStateError, wantReason: `jq result "fast" is not a number`, wantAttempts: 1, wantRequests: 1,
+	}, {
+		name:      "jq runtime error",
+		mod:       func(s *v2alpha1.MetricSpec) { s.JQExpression = ptr(".value | tonumber") },
+		respond:   ok(`{"value": "abc"}`),
+		wantState: v2alpha1.MetricStateError, wantReason: "jq: ", wantAttempts: 1, wantRequests: 1,
+	}, {
+		name:      "jq syntax error",
+		mod:       func(s *v2alpha1.MetricSpec) { s.JQExpression = ptr(".value |") },
+		respond:   ok(`{}`),
+		wantState: v2alpha1.MetricStateError, wantReason: `jqExpression ".value |"`, wantAttempts: 0, wantRequests: 0,
+	}, {
+		name:      "jq cannot read the environment",
+		mod:       func(s *v2alpha1.MetricSpec) { s.JQExpression = ptr("env.HOME") },
+		respond:   ok(`{}`),
+		wantState: v2alpha1.MetricStateNoData, wantReason: "null", wantAttempts: 1, wantRequests: 1,
+	}, {
+		name:      "no jqExpression",
+		mod:       func(s *v2alpha1.MetricSpec) { s.JQExpression = nil },
+		respond:   ok(`{}`),
+		wantState: v2alpha1.MetricStateError, wantReason: "no jqExpression", wantRequests: 0,
+	}, {
+		name: "no secret reader",
+		mod: func(s *v2alpha1.MetricSpec) {
+			s.AuthType = ptr(v2alpha1.AuthTypeBearer)
+			s.Secret = ptr("missing")
+		},
+		respond:   ok(`{}`),
+		wantState: v2alpha1.MetricStateError, wantReason: "reading secret iter8-system/missing", wantRequests: 0,
+	}, {
+		name: "Basic without password",
+		mod: func(s *v2alpha1.MetricSpec) {
+			s.AuthType = ptr(v2alpha1.AuthTypeBasic)
+			s.Secret = ptr("partial")
+		},
+		respond:   ok(`{}`),
+		wantState: v2alpha1.MetricStateError, wantReason: "authType Basic needs username and password", wantRequests: 0,
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, seen := backend(t, tc.respond)
+			got := testCollector(secrets).query(t.Context(), restMetric(srv.URL, tc.mod), "", testArgs)
+			if got.State != tc.wantState || !strings.Contains(got.Reason, tc.wantReason) {
+				t.Errorf("got %s %q, want %s with %q", got.State, got.Reason, tc.wantState, tc.wantReason)
+			}
+			if got.Attempts != tc.wantAttempts {
+				t.Errorf("attempts: got %d, want %d", got.Attempts, tc.wantAttempts)
+			}
+			if len(*seen) != tc.wantRequests {
+				t.Errorf("requests: got %d, want %d", len(*seen), tc.wantRequests)
+			}
+		})
+	}
+}
+
+func TestRESTSlowServerStopsAtTheTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	m := restMetric(srv.URL, func(s *v2alpha1.MetricSpec) { s.TimeoutSeconds = ptr(int32(1)) })
+	start := time.Now()
+	got := testCollector(nil).query(t.Context(), m, "", testArgs)
+	took := time.Since(start)
+	if got.State != v2alpha1.MetricStateError || !strings.Contains(got.Reason, "deadline exceeded") {
+		t.Errorf("got %s %q, want an Error about the deadline", got.State, got.Reason)
+	}
+	if took < 900*time.Millisecond || took > 1500*time.Millisecond {
+		t.Errorf("the query took %v, want the metric's timeout of 1s", took)
+	}
+}
+
+func TestRESTConnectionErrorIsRetried(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	got := testCollector(nil).query(t.Context(), restMetric(url, nil), "", testArgs)
+	if got.State != v2alpha1.MetricStateError || got.Attempts != 3 || !strings.Contains(got.Reason, "connection refused") {
+		t.Errorf("got %+v, want an Error about the refused connection after 3 attempts", got)
+	}
+}
+
+// hostileSecret is a secret value that also looks like query syntax and URL syntax.
+const hostileSecret = `s3cr3t'"}{$name\/?#&=%0a`
+
+func TestSecretsNeverInResults(t *testing.T) {
+	secret := map[string][]byte{
+		"token":    []byte(hostileSecret),
+		"username": []byte("user-" + hostileSecret),
+		"password": []byte("pw-" + hostileSecret),
+		"host":     []byte("127.0.0.1:1"),
+		"path":     []byte("p-" + hostileSecret),
+	}
+	secrets := map[string]map[string][]byte{"iter8-system/s": secret}
+	// The backend echoes the credentials it got, as a careless error page might.
+	echo := func(status int) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(status)
+			u, p, _ := r.BasicAuth()
+			_ = json.NewEncoder(w).Encode(map[string]string{"value": strings.Join([]string{r.Header.Get("Authorization"), r.Header.Get("X-Key"), u, p, r.URL.Path}, " ")})
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	bad, good := echo(500), echo(200)
+	cases := map[string]*v2alpha1.Metric{
+		"bearer echoed in an HTTP error": restMetric(bad.URL+"/$path", func(s *v2alpha1.MetricSpec) {
+			s.AuthType, s.Secret = ptr(v2alpha1.AuthTypeBearer), ptr("s")
+		}),
+		"basic echoed as a non-number": restMetric(good.URL+"/$path", func(s *v2alpha1.MetricSpec) {
+			s.AuthType, s.Secret = ptr(v2alpha1.AuthTypeBasic), ptr("s")
+		}),
+		"api key echoed": restMetric(good.URL+"/x", func(s *v2alpha1.MetricSpec) {
+			s.AuthType, s.Secret = ptr(v2alpha1.AuthTypeAPIKey), ptr("s")
+			s.HeaderTemplates = []v2alpha1.NamedValue{{Name: "X-Key", Value: "k $token"}}
+		}),
+		"secret in an unreachable URL": restMetric("http://$host/$path", func(s *v2alpha1.MetricSpec) {
+			s.AuthType, s.Secret = ptr(v2alpha1.AuthTypeAPIKey), ptr("s")
+		}),
+		"secret in a Prometheus URL": {Spec: v2alpha1.MetricSpec{
+			Provider: ptr("prometheus"), URLTemplate: ptr("http://$host/$path/api/v1/query"), Secret: ptr("s"),
+			AuthType: ptr(v2alpha1.AuthTypeBearer), Params: []v2alpha1.NamedValue{{Name: "query", Value: "up"}},
+		}},
+		"bearer to a Prometheus that echoes": {Spec: v2alpha1.MetricSpec{
+			Provider: ptr("prometheus"), URLTemplate: ptr(bad.URL), Secret: ptr("s"),
+			AuthType: ptr(v2alpha1.AuthTypeBearer), Params: []v2alpha1.NamedValue{{Name: "query", Value: "up"}},
+		}},
+		"header with a line break": restMetric(good.URL, func(s *v2alpha1.MetricSpec) {
+			s.AuthType, s.Secret = ptr(v2alpha1.AuthTypeAPIKey), ptr("s")
+			s.HeaderTemplates = []v2alpha1.NamedValue{{Name: "X-Key", Value: "$token\n$token"}}
+		}),
+	}
+	for name, m := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := testCollector(secrets).query(t.Context(), m, "", testArgs)
+			if got.State == v2alpha1.MetricStateValue {
+				t.Errorf("got a value %v, want NoData or Error", got.Value)
+			}
+			b, _ := json.Marshal(got)
+			for _, v := range []string{hostileSecret, "s3cr3t", "dXNlci1zM2NyM3"} {
+				if strings.Contains(string(b), v) {
+					t.Errorf("the result holds a secret (%q): %s", v, b)
+				}
+			}
+			t.Logf("%s", b)
+		})
+	}
+}
