@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"math"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -401,6 +402,7 @@ func TestFormatNumbers(t *testing.T) {
 		{in: []float64{0.1, 0.1004, 0.2}, want: []string{"0.100", "0.101", "0.200"}},
 		{in: []float64{0.1001, 0.1004, 0.2}, want: []string{"0.1001", "0.1004", "0.2000"}},
 		{in: []float64{1e-12, 2e-12}, want: []string{"1e-12", "2e-12"}},
+		{in: []float64{math.Inf(1)}, want: []string{"+Inf"}},
 	}
 	for _, tc := range tests {
 		if diff := cmp.Diff(tc.want, formatNumbers(tc.in...)); diff != "" {
