@@ -136,8 +136,10 @@ func TestRESTSuccess(t *testing.T) {
 		want:    Result{State: v2alpha1.MetricStateValue, Value: 3, Attempts: 1},
 		wantReq: request{Method: "GET", Path: "/api/v1", Query: "rev=sample-app-v1 t=60", Key: "k-123"},
 	}, {
-		name:    "header templates are not substituted without authType",
-		mod:     func(s *v2alpha1.MetricSpec) { s.HeaderTemplates = []v2alpha1.NamedValue{{Name: "X-Key", Value: "$key"}} },
+		name: "header templates are not substituted without authType",
+		mod: func(s *v2alpha1.MetricSpec) {
+			s.HeaderTemplates = []v2alpha1.NamedValue{{Name: "X-Key", Value: "$key"}}
+		},
 		respond: ok(`{"value": 3}`),
 		want:    Result{State: v2alpha1.MetricStateValue, Value: 3, Attempts: 1},
 		wantReq: request{Method: "GET", Path: "/", Query: "rev=sample-app-v1 t=60", Key: "$key"},
