@@ -31,6 +31,7 @@ var subcommands = []func() *cobra.Command{
 	newAssertCommand,
 	newValidateCommand,
 	newPipelineRunCommand,
+	newRunCommand,
 }
 
 // Main runs iter8ctl with args (without the program name), prints an error once as
