@@ -122,6 +122,8 @@ func startInstance(ctx context.Context, kit, cache, instances string) (cp *Contr
 		_ = os.RemoveAll(dir)
 		return nil, false, fmt.Errorf("linking the binaries into %s: %w", dir, err)
 	}
+	// Certificates and keys of an earlier instance: generating them takes 0.5-3 s.
+	reusePKI(filepath.Join(cache, "cp-pki"), filepath.Join(dir, "pki"))
 	ports, err := freePorts(3)
 	if err != nil {
 		_ = os.RemoveAll(dir)
@@ -152,7 +154,56 @@ func startInstance(ctx context.Context, kit, cache, instances string) (cp *Contr
 		return nil, false, err
 	}
 	cp.config = cfg
+	savePKI(filepath.Join(dir, "pki"), filepath.Join(cache, "cp-pki"))
 	return cp, false, nil
+}
+
+// reusePKI copies the files of the saved PKI into dir (up.sh's ensure_pki creates only
+// what is missing, and renews the apiserver certificate when its addresses differ).
+// Without a saved PKI it does nothing.
+func reusePKI(saved, dir string) {
+	entries, err := os.ReadDir(saved)
+	if err != nil {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(saved, e.Name()))
+		if err != nil {
+			_ = os.RemoveAll(dir) // a partial copy would mix two PKIs
+			return
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o600); err != nil {
+			_ = os.RemoveAll(dir)
+			return
+		}
+	}
+}
+
+// savePKI keeps the PKI of a started instance for the next ones, unless one is saved
+// already. The rename makes it appear complete or not at all.
+func savePKI(dir, saved string) {
+	if _, err := os.Stat(saved); err == nil {
+		return
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(saved), ".cp-pki-")
+	if err != nil {
+		return
+	}
+	defer func() { _ = os.RemoveAll(tmp) }()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil || os.WriteFile(filepath.Join(tmp, e.Name()), data, 0o600) != nil {
+			return
+		}
+	}
+	_ = os.Rename(tmp, saved) // fails harmlessly when another process saved one first
 }
 
 func reuseCluster(ctx context.Context, kubeconfig string) (*ControlPlane, error) {
