@@ -31,6 +31,11 @@ test: tools
 unit:
 	ITER8_INTEGRATION=skip $(GO) test ./...
 
+# demo runs a Conformance and a Canary experiment with iter8ctl run against two sample app
+# versions on loopback (hack/demo.sh); it needs only Go and takes about 15 seconds.
+demo:
+	bash hack/demo.sh
+
 e2e:
 	@echo "e2e: not implemented yet" >&2; exit 1
 

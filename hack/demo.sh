@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# make demo: two iter8 experiments on this machine, with nothing but Go.
+#
+# Builds iter8ctl and sample-app into bin/, starts two versions of the sample app on free
+# loopback ports (a healthy "current", and a "candidate" that answers 80 ms late and
+# fails one request in five), and runs with `iter8ctl run`:
+#
+#   1. examples/conformance.yaml against current: it passes, after 7 iterations;
+#   2. examples/canary.yaml, current against candidate: the candidate violates the
+#      rollback objective on the error rate and is rolled back at the first iteration;
+#      current is recommended for promotion.
+#
+# It prints both describes and exits 0 only when both outcomes are the expected ones.
+# Whatever happens, the sample apps are stopped and the temporary files removed.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+BIN=${BIN:-$PWD/bin}
+# One second per iteration keeps the demo short; the examples say 2.
+INTERVAL=${INTERVAL:-1}
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step() { printf '\n=== %s\n' "$*" >&2; }
+
+step "building iter8ctl and sample-app into $BIN"
+"$GO" build -o "$BIN/" ./cmd/iter8ctl ./cmd/sample-app
+
+# start_app NAME FLAGS... starts a sample app on a free port and sets url to its URL.
+start_app() {
+	local name=$1
+	shift
+	"$BIN/sample-app" --version "$name" --listen 127.0.0.1:0 "$@" >"$work/$name.log" 2>&1 &
+	pids+=($!)
+	url=
+	for _ in $(seq 100); do
+		url=$(sed -n 's|.*listening on \(http://[0-9.:]*\).*|\1/|p' "$work/$name.log")
+		[ -n "$url" ] && break
+		if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+			cat "$work/$name.log" >&2
+			echo "demo: sample-app $name exited" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	if [ -z "$url" ]; then
+		echo "demo: sample-app $name did not start within 10s" >&2
+		exit 1
+	fi
+	echo "sample-app $name: $url${*:+ ($*)}" >&2
+}
+
+step "starting the sample app: current (healthy) and candidate (slow and erroring)"
+start_app current
+current_url=$url
+start_app candidate --latency 80ms --error-rate 0.2
+candidate_url=$url
+
+# The examples name the ports 18080 and 18081; point them at the apps just started.
+for f in conformance canary; do
+	sed -e "s|http://127.0.0.1:18080/|$current_url|" -e "s|http://127.0.0.1:18081/|$candidate_url|" \
+		"examples/$f.yaml" >"$work/$f.yaml"
+done
+
+failed=0
+expect() {
+	if ! "$@"; then
+		failed=1
+	fi
+}
+
+step "experiment 1: Conformance of current (iter8ctl run -f examples/conformance.yaml --interval-seconds $INTERVAL)"
+set +e
+"$BIN/iter8ctl" run -f "$work/conformance.yaml" --interval-seconds "$INTERVAL" --out "$work/conformance.out.yaml" | tee "$work/conformance.txt"
+rc=${PIPESTATUS[0]}
+set -e
+step "experiment 1: iter8ctl run exited $rc"
+if [ "$rc" -ne 0 ]; then
+	echo "demo: FAIL: the Conformance experiment should pass (exit 0), exited $rc" >&2
+	failed=1
+fi
+expect "$BIN/iter8ctl" assert -f "$work/conformance.out.yaml" -c completed -c noFailure -c baselineWon
+if ! grep -q '^Number of completed iterations: 7$' "$work/conformance.txt"; then
+	echo "demo: FAIL: the Conformance experiment should complete 7 iterations" >&2
+	failed=1
+fi
+
+step "experiment 2: Canary, current against candidate (iter8ctl run -f examples/canary.yaml --interval-seconds $INTERVAL)"
+set +e
+"$BIN/iter8ctl" run -f "$work/canary.yaml" --interval-seconds "$INTERVAL" --out "$work/canary.out.yaml" | tee "$work/canary.txt"
+rc=${PIPESTATUS[0]}
+set -e
+step "experiment 2: iter8ctl run exited $rc (1 is expected: the candidate did not win)"
+if [ "$rc" -ne 1 ]; then
+	echo "demo: FAIL: the Canary experiment should reject the candidate (exit 1), exited $rc" >&2
+	failed=1
+fi
+expect "$BIN/iter8ctl" assert -f "$work/canary.out.yaml" -c completed -c rolledBack -c baselineWon
+if ! grep -q '^Version recommended for promotion: current$' "$work/canary.txt"; then
+	echo "demo: FAIL: the Canary experiment should recommend the baseline, current" >&2
+	failed=1
+fi
+for objective in 'mean-latency <= 50.000' 'error-rate <= 0.010'; do
+	if ! grep -q "^- candidate fails $objective" "$work/canary.txt"; then
+		echo "demo: FAIL: the Canary describe should say the candidate fails $objective" >&2
+		failed=1
+	fi
+done
+
+if [ "$failed" -ne 0 ]; then
+	step "demo: FAILED: an outcome was not the expected one (see above)"
+	exit 1
+fi
+step "demo: OK: the Conformance experiment passed after 7 iterations; the Canary rolled the candidate back and recommends current"
