@@ -12,6 +12,7 @@ import (
 	"fortio.org/fortio/fhttp"
 	"fortio.org/fortio/periodic"
 	"fortio.org/log"
+	"golang.org/x/net/http/httpguts"
 )
 
 // The defaults of iter8's metrics/collect task.
@@ -57,14 +58,17 @@ func Load(ctx context.Context, o LoadOptions) (*Histogram, error) {
 		return nil, fmt.Errorf("load for %s: negative numRequests, duration, qps or connections", o.URL)
 	}
 	quietFortio.Do(func() {
-		// fortio logs every run at info level to stderr; the task's log is not the place.
-		log.SetLogLevelQuiet(log.Warning)
+		// fortio logs every run, and every failed request, to stderr; failures are
+		// counted in the histogram, and the task's log is not the place for them.
+		log.SetLogLevelQuiet(log.Critical)
 	})
+	// fortio takes the aborter out of the options it is given, so keep a reference.
+	stop := periodic.NewAborter()
 	ro := periodic.RunnerOptions{
 		QPS:        o.QPS,
 		NumThreads: o.Connections,
 		Out:        io.Discard,
-		Stop:       periodic.NewAborter(),
+		Stop:       stop,
 	}
 	if ro.QPS == 0 {
 		ro.QPS = DefaultQPS
@@ -96,6 +100,10 @@ func Load(ctx context.Context, o LoadOptions) (*Histogram, error) {
 	}
 	sort.Strings(names)
 	for _, k := range names {
+		// fortio accepts names that net/http would refuse, such as one with a space.
+		if !httpguts.ValidHeaderFieldName(k) || !httpguts.ValidHeaderFieldValue(o.Headers[k]) {
+			return nil, fmt.Errorf("load for %s: invalid header %q", o.URL, k)
+		}
 		if err := opts.HTTPOptions.AddAndValidateExtraHeader(k + ": " + o.Headers[k]); err != nil {
 			return nil, fmt.Errorf("load for %s: header %q: %w", o.URL, k, err)
 		}
@@ -106,7 +114,7 @@ func Load(ctx context.Context, o LoadOptions) (*Histogram, error) {
 	go func() {
 		select {
 		case <-ctx.Done():
-			opts.Stop.Abort(false)
+			stop.Abort(false)
 		case <-done:
 		}
 	}()
