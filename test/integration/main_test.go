@@ -353,3 +353,7 @@ func mustJSON(v any) string {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return string(b)
 }
+
+func harnessNamespace(t *testing.T, e *env) string {
+	return harness.Namespace(t, e.kube)
+}

@@ -323,7 +323,9 @@ type WeightData struct {
 
 // MetricInfo is a Metric embedded in the status under its namespace/name.
 type MetricInfo struct {
-	Name      string `json:"name"`
+	Name string `json:"name"`
+	// MetricObj keeps the whole object, metadata included, as it was read.
+	// +kubebuilder:pruning:PreserveUnknownFields
 	MetricObj Metric `json:"metricObj"`
 }
 

@@ -65,8 +65,8 @@ type MissingValuePolicy string
 
 // The policies. Fail is the default: a version without a value does not satisfy the
 // objective. ReusePrevious keeps the last good value for up to maxConsecutiveMissing
-// iterations. Ignore neither passes nor fails the objective for up to
-// maxConsecutiveMissing iterations. In every policy a metric that has had no value for
+// iterations. Ignore counts a missing value as satisfying the objective for up to
+// maxConsecutiveMissing iterations (the verdict's reason says it was ignored). In every policy a metric that has had no value for
 // maxConsecutiveMissing iterations in a row fails its objectives: never a silent pass.
 const (
 	MissingValueFail          MissingValuePolicy = "Fail"

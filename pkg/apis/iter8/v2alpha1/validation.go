@@ -47,7 +47,9 @@ func (s *ExperimentSpec) Validate() *apis.FieldError {
 		errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("testing pattern %s needs exactly one reward", p), "criteria.rewards"))
 	}
 	if s.VersionInfo != nil {
-		errs = errs.Also(s.ValidateVersionInfo())
+		// Start actions (knative/init-experiment) may still fill weightObjRefs in; init
+		// checks them again after the actions ran.
+		errs = errs.Also(s.validateVersionInfo(len(s.Strategy.Actions[ActionStart]) == 0))
 	}
 	return errs
 }
@@ -55,6 +57,10 @@ func (s *ExperimentSpec) Validate() *apis.FieldError {
 // ValidateVersionInfo checks the versions against the testing pattern. init-experiment
 // calls it again after the start actions, which may fill versionInfo in.
 func (s *ExperimentSpec) ValidateVersionInfo() *apis.FieldError {
+	return s.validateVersionInfo(true)
+}
+
+func (s *ExperimentSpec) validateVersionInfo(checkWeightRefs bool) *apis.FieldError {
 	if s.VersionInfo == nil {
 		return apis.ErrMissingField("versionInfo")
 	}
@@ -111,7 +117,7 @@ func (s *ExperimentSpec) ValidateVersionInfo() *apis.FieldError {
 	for i, c := range vi.Candidates {
 		check(c, fmt.Sprintf("versionInfo.candidates[%d]", i))
 	}
-	if s.ShiftsTraffic() {
+	if checkWeightRefs && s.ShiftsTraffic() {
 		missing := 0
 		for _, v := range s.Versions() {
 			if v.WeightObjRef == nil {
