@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -106,8 +107,11 @@ func (c command) run(ctx context.Context, tc *taskContext) error {
 	tc.logf("executing %s %s", strconv.Quote(c.name), strings.Join(quoted, " "))
 	cmd := exec.CommandContext(ctx, c.name, argv...)
 	var stderr tailBuffer
-	cmd.Stdout = tc.Out
-	cmd.Stderr = io.MultiWriter(tc.Out, &stderr)
+	// The child's stdout and stderr are copied by two goroutines; without the lock their
+	// writes to Out would race (and a bytes.Buffer loses some).
+	out := &lockedWriter{w: tc.Out}
+	cmd.Stdout = out
+	cmd.Stderr = io.MultiWriter(out, &stderr)
 	// A child that leaves grandchildren holding its output open must not hang the task
 	// after it exits or is killed.
 	cmd.WaitDelay = 5 * time.Second
@@ -118,6 +122,17 @@ func (c command) run(ctx context.Context, tc *taskContext) error {
 		return fmt.Errorf("executing %s: %w", c.name, err)
 	}
 	return nil
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // tailBuffer keeps the last stderrTail bytes written to it.
