@@ -140,12 +140,17 @@ func startInstance(ctx context.Context, kit, cache, instances string) (cp *Contr
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
+		err = fmt.Errorf("starting the control plane (test/local-cluster/up.sh --control-plane): %w\n%s%s",
+			err, tail(stderr.String(), 20), logTails(filepath.Join(dir, "logs"), "etcd", "kube-apiserver"))
+		retry := strings.Contains(stderr.String(), "is in use")
+		if os.Getenv("LC_KEEP_ON_FAILURE") == "1" {
+			return nil, false, fmt.Errorf("%w\nLC_KEEP_ON_FAILURE=1: left running in %s; stop with CL=%s %s/down.sh --purge", err, dir, dir, kit)
+		}
 		// up.sh stops what it started when a step fails; down.sh --purge also covers an
 		// up.sh that was cancelled, and removes the directory.
 		_ = runDown(dir, kit)
 		_ = os.RemoveAll(dir)
-		return nil, strings.Contains(stderr.String(), "is in use"),
-			fmt.Errorf("starting the control plane (test/local-cluster/up.sh --control-plane): %w\n%s", err, tail(stderr.String(), 20))
+		return nil, retry, err
 	}
 	cp = &ControlPlane{kubeconfig: strings.TrimSpace(stdout.String()), kit: kit, dir: dir}
 	cfg, err := loadConfig(cp.kubeconfig)
@@ -408,6 +413,19 @@ func freePorts(n int) ([]int, error) {
 		}
 	}
 	return ports, nil
+}
+
+// logTails returns the last lines of dir/NAME.log for each name that has a log.
+func logTails(dir string, names ...string) string {
+	var b strings.Builder
+	for _, n := range names {
+		data, err := os.ReadFile(filepath.Join(dir, n+".log"))
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\n--- %s.log (last lines) ---\n%s", n, tail(string(data), 10))
+	}
+	return b.String()
 }
 
 // tail returns the last n lines of s.
