@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# hack/images.sh [--tag REF] [--out FILE]
+#
+# Builds the four stage binaries (static, CGO_ENABLED=0) and writes the all-in-one stages
+# image as a tarball, without Docker or a registry: /ko-app/{init-experiment,iterate,assess,
+# finalize} (ko's layout, which the Tasks' commands use), user 65532, no shell. The image
+# writer is go-containerregistry's, through test/local-cluster/go/tools/mkimg.
+#
+#   hack/images.sh                                   # localhost/iter8-tekton/stages:dev -> bin/images/stages.tar
+#   ctr -n k8s.io images import bin/images/stages.tar # into a containerd
+#   crane push bin/images/stages.tar ghcr.io/ORG/iter8-tekton/stages:v0.1.0   # to a registry
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TAG=localhost/iter8-tekton/stages:dev
+OUT=$ROOT/bin/images/stages.tar
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tag) TAG=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    *) echo "usage: $0 [--tag REF] [--out FILE]" >&2; exit 2 ;;
+  esac
+done
+case "$TAG" in
+  *:latest|*@*) ;;
+  *:*) ;;
+  *) echo "images.sh: $TAG has no tag; use a fixed one (never latest)" >&2; exit 2 ;;
+esac
+
+GO=${GO:-go}
+BUILD=$(mktemp -d)
+trap 'rm -rf "$BUILD"' EXIT
+STAGES="init-experiment iterate assess finalize"
+files=()
+for s in $STAGES; do
+  (cd "$ROOT" && CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w" -o "$BUILD/$s" "./cmd/$s")
+  files+=("$BUILD/$s:/ko-app/$s")
+done
+
+# The image writer: the kit's mkimg, built in its own module so go.mod stays clean.
+MKIMG=$BUILD/mkimg
+(cd "$ROOT/test/local-cluster/go/tools" && CGO_ENABLED=0 "$GO" build -o "$MKIMG" ./mkimg)
+
+mkdir -p "$(dirname "$OUT")"
+"$MKIMG" -tag "$TAG" -o "$OUT" -user 65532:65532 -entrypoint /ko-app/init-experiment \
+  -dir /tmp:1777 "${files[@]}" >/dev/null
+echo "$OUT ($TAG)"
