@@ -125,7 +125,7 @@ func TestNotificationHTTP(t *testing.T) {
 				t.Errorf("got %s with Content-Type %q, Authorization %q; want a POST of application/json without auth", r.Method, r.Header.Get("Content-Type"), r.Header.Get("Authorization"))
 			}
 			var body struct {
-				Summary    map[string]any       `json:"summary"`
+				Summary    map[string]any      `json:"summary"`
 				Experiment v2alpha1.Experiment `json:"experiment"`
 			}
 			if err := json.Unmarshal([]byte(r.Body), &body); err != nil {
