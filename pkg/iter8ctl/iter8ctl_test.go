@@ -179,7 +179,7 @@ func TestCommandsFail(t *testing.T) {
 		args:   []string{"describe", "-f", "-"},
 		stdin:  strings.Replace(seed, "  target:", "  tagret: x\n  target:", 1),
 		code:   ExitError,
-		stderr: "Error: decoding experiment from stdin: document 0: decoding Experiment: error unmarshaling JSON: while decoding JSON: json: unknown field \"tagret\"\n",
+		stderr: "Error: decoding experiment from stdin: document 0: decoding Experiment: unknown field \"spec.tagret\"\n",
 	}, {
 		name:   "wrong apiVersion and kind",
 		args:   []string{"describe", "-f", "-"},
@@ -274,7 +274,7 @@ func TestCommandsFail(t *testing.T) {
 			"testdata/invalid.yaml: Metric/bad-type: spec.jqExpression: missing field(s)\n" +
 			"testdata/invalid.yaml: Metric/bad-type: spec.type: invalid value: Histogram: must be Counter or Gauge\n" +
 			"testdata/invalid.yaml: Metric/bad-type: spec.urlTemplate: a metric needs urlTemplate, mock levels, or provider prometheus or iter8\n" +
-			"testdata/undecodable.yaml: document 1: decoding Experiment: error unmarshaling JSON: while decoding JSON: json: unknown field \"critera\"\n" +
+			"testdata/undecodable.yaml: document 1: decoding Experiment: unknown field \"spec.critera\"\n" +
 			"stdin: no Experiment or Metric found\n",
 		stdin:  "# nothing but a comment\n---\n",
 		stderr: "Error: 9 problems found\n",

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -103,19 +105,19 @@ func decodeOne(raw []byte, index int) (Document, error) {
 		return Document{}, fmt.Errorf("apiVersion %q is not %s or %s", meta.APIVersion, SchemeGroupVersion, V2alpha2)
 	}
 	d := Document{Index: index}
+	var obj any
 	switch meta.Kind {
 	case "Experiment":
 		d.Experiment = &Experiment{}
-		if err := yaml.UnmarshalStrict(raw, d.Experiment); err != nil {
-			return Document{}, fmt.Errorf("decoding Experiment: %w", err)
-		}
+		obj = d.Experiment
 	case "Metric":
 		d.Metric = &Metric{}
-		if err := yaml.UnmarshalStrict(raw, d.Metric); err != nil {
-			return Document{}, fmt.Errorf("decoding Metric: %w", err)
-		}
+		obj = d.Metric
 	default:
 		return Document{}, fmt.Errorf("kind %q is not Experiment or Metric", meta.Kind)
+	}
+	if err := unmarshalStrict(raw, obj); err != nil {
+		return Document{}, fmt.Errorf("decoding %s: %w", meta.Kind, err)
 	}
 	return d, nil
 }
@@ -128,4 +130,25 @@ func isOnlyComments(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// unmarshalStrict decodes YAML or JSON like the API server does in strict mode: unknown
+// and duplicate fields are errors, named by their full path (spec.criteria.bogus).
+func unmarshalStrict(raw []byte, obj any) error {
+	js, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return err
+	}
+	strict, err := kjson.UnmarshalStrict(js, obj, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+	if err != nil {
+		return err
+	}
+	if len(strict) > 0 {
+		msgs := make([]string, len(strict))
+		for i, e := range strict {
+			msgs[i] = e.Error()
+		}
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return nil
 }
