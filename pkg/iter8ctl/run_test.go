@@ -1,0 +1,446 @@
+package iter8ctl
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/sampleapp"
+)
+
+// helperEnv makes the test binary behave as iter8ctl, so that a test can send a real
+// SIGINT to a real process without building one.
+const helperEnv = "ITER8CTL_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "1" {
+		os.Exit(Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+const (
+	conformanceExample = "../../examples/conformance.yaml"
+	canaryExample      = "../../examples/canary.yaml"
+	abExample          = "../../examples/ab.yaml"
+	abMetricsExample   = "../../examples/ab-metrics.yaml"
+)
+
+// startApp serves a sample app version and returns its URL.
+func startApp(t *testing.T, cfg sampleapp.Config) string {
+	t.Helper()
+	app, err := sampleapp.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app.Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL + "/"
+}
+
+// example writes the example file with its loopback URLs replaced, as make demo does.
+func example(t *testing.T, path string, urls map[string]string) string {
+	t.Helper()
+	s := mustRead(t, path)
+	replaced := false
+	for from, to := range urls {
+		replaced = replaced || strings.Contains(s, from)
+		s = strings.ReplaceAll(s, from, to)
+	}
+	if !replaced {
+		t.Fatalf("%s has none of the URLs %v", path, urls)
+	}
+	return writeFile(t, filepath.Base(path), s)
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// outcome is what the tests check of a finished experiment.
+type outcome struct {
+	Stage       v2alpha1.ExperimentStageType
+	Iterations  int32
+	Completed   bool
+	Failed      bool
+	Recommended string
+	Winner      string
+	RolledBack  []string
+	Message     string
+}
+
+func readOutcome(t *testing.T, path string) outcome {
+	t.Helper()
+	exp, err := v2alpha1.DecodeExperiment([]byte(mustRead(t, path)))
+	if err != nil {
+		t.Fatalf("decoding %s: %v", path, err)
+	}
+	o := outcome{
+		Stage:       exp.Status.GetStage(),
+		Iterations:  exp.Status.GetCompletedIterations(),
+		Completed:   exp.Status.IsTrue(v2alpha1.ConditionCompleted),
+		Failed:      exp.Status.IsTrue(v2alpha1.ConditionFailed),
+		Recommended: exp.Status.RecommendedVersion(),
+		RolledBack:  exp.Status.RolledBack,
+	}
+	if a := exp.Status.Analysis; a != nil && a.WinnerAssessment != nil && a.WinnerAssessment.Data.Winner != nil {
+		o.Winner = *a.WinnerAssessment.Data.Winner
+	}
+	if c := exp.Status.Condition(v2alpha1.ConditionFailed); c != nil && c.Status == corev1.ConditionTrue && c.Message != nil {
+		o.Message = *c.Message
+	}
+	return o
+}
+
+func TestRunOutcomes(t *testing.T) {
+	current := startApp(t, sampleapp.Config{Version: "current"})
+	candidate := startApp(t, sampleapp.Config{Version: "candidate", Latency: 80 * time.Millisecond, ErrorRate: 0.2})
+	urls := map[string]string{"http://127.0.0.1:18080/": current, "http://127.0.0.1:18081/": candidate}
+	abMetrics := mustRead(t, abMetricsExample)
+
+	for _, tc := range []struct {
+		name  string
+		files []string
+		code  int
+		want  outcome
+		// stdout and stderr hold lines the output must have.
+		stdout []string
+		stderr []string
+	}{{
+		name:  "conformance passes after 7 iterations",
+		files: []string{example(t, conformanceExample, urls)},
+		code:  ExitOK,
+		want:  outcome{Stage: v2alpha1.StageCompleted, Iterations: 7, Completed: true, Recommended: "current", Winner: "current"},
+		stdout: []string{
+			"Experiment name: conformance",
+			"Number of completed iterations: 7",
+			"Winning version: current",
+		},
+		stderr: []string{"iterate 7: iter8-system/error-rate current=0.000;"},
+	}, {
+		name:  "canary rolls the candidate back",
+		files: []string{example(t, canaryExample, urls)},
+		code:  ExitError,
+		want: outcome{Stage: v2alpha1.StageCompleted, Iterations: 1, Completed: true, Recommended: "current", Winner: "current",
+			RolledBack: []string{"candidate"}},
+		stdout: []string{
+			"Version recommended for promotion: current",
+			"- candidate fails error-rate <= 0.010: iter8-system/error-rate = 0.200 > 0.010: not satisfied (rollback objective)",
+			"- Rolled back: candidate",
+		},
+		stderr: []string{"Error: experiment did not achieve its aim: rolled back: candidate violated a rollback objective"},
+	}, {
+		name:   "a/b picks the higher reward",
+		files:  []string{abExample, abMetricsExample},
+		code:   ExitOK,
+		want:   outcome{Stage: v2alpha1.StageCompleted, Iterations: 3, Completed: true, Recommended: "shop-b", Winner: "shop-b"},
+		stdout: []string{"Winning version: shop-b"},
+	}, {
+		name: "a/b picks the higher reward, whichever version has it",
+		files: []string{abExample, writeFile(t, "swapped.yaml", strings.NewReplacer(
+			`level: "10"`, `level: "12.5"`, `level: "12.5"`, `level: "10"`).Replace(abMetrics))},
+		code:   ExitOK,
+		want:   outcome{Stage: v2alpha1.StageCompleted, Iterations: 3, Completed: true, Recommended: "shop-a", Winner: "shop-a"},
+		stdout: []string{"Winning version: shop-a"},
+	}, {
+		name: "a/b without a winner",
+		files: []string{abExample, writeFile(t, "slow.yaml", strings.NewReplacer(
+			`level: "20"`, `level: "200"`, `level: "25"`, `level: "250"`).Replace(abMetrics))},
+		code:   ExitError,
+		want:   outcome{Stage: v2alpha1.StageCompleted, Iterations: 3, Completed: true, Recommended: "shop-a"},
+		stderr: []string{"Error: experiment did not achieve its aim: no winner was found"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out := filepath.Join(t.TempDir(), "out.yaml")
+			args := []string{"run", "--interval-seconds", "1", "--out", out}
+			for _, f := range tc.files {
+				args = append(args, "-f", f)
+			}
+			r := runMain(args, "")
+			if r.code != tc.code {
+				t.Errorf("exit code = %d, want %d; stderr:\n%s", r.code, tc.code, r.stderr)
+			}
+			if diff := cmp.Diff(tc.want, readOutcome(t, out)); diff != "" {
+				t.Errorf("experiment (-want +got):\n%s", diff)
+			}
+			for _, l := range tc.stdout {
+				if !hasLine(r.stdout, l) {
+					t.Errorf("stdout has no line %q:\n%s", l, r.stdout)
+				}
+			}
+			for _, l := range tc.stderr {
+				if !strings.Contains(r.stderr, l) {
+					t.Errorf("stderr does not say %q:\n%s", l, r.stderr)
+				}
+			}
+		})
+	}
+}
+
+func hasLine(s, prefix string) bool {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestRunPrintsTheExperiment(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{"yaml", "json"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			// Two iterations are enough: the test is about the output.
+			ab := writeFile(t, "ab.yaml", strings.Replace(mustRead(t, abExample), "iterationsPerLoop: 3", "iterationsPerLoop: 2", 1))
+			r := runMain([]string{"run", "-f", ab, "-f", abMetricsExample, "--interval-seconds", "1", "-o", format}, "")
+			if r.code != ExitOK {
+				t.Fatalf("exit code = %d; stderr:\n%s", r.code, r.stderr)
+			}
+			exp, err := v2alpha1.DecodeExperiment([]byte(r.stdout))
+			if err != nil {
+				t.Fatalf("stdout is not an Experiment: %v\n%s", err, r.stdout)
+			}
+			got := []any{exp.Name, exp.Status.GetCompletedIterations(), exp.Status.RecommendedVersion(), len(exp.Status.Metrics)}
+			if diff := cmp.Diff([]any{"ab", int32(2), "shop-b", 2}, got); diff != "" {
+				t.Errorf("name, iterations, recommended, metrics (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// lineWatcher is a stderr that closes seen when a line containing want is written.
+type lineWatcher struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *lineWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+func (w *lineWatcher) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// interruptedExperiment has 5 iterations of mock metrics; an interrupt after the first
+// assessment lands in the wait for the second iteration's slot.
+func interruptedExperiment(t *testing.T) string {
+	return writeFile(t, "ab.yaml", strings.Replace(mustRead(t, abExample), "iterationsPerLoop: 3", "iterationsPerLoop: 5", 1))
+}
+
+func wantInterrupted() outcome {
+	return outcome{Stage: v2alpha1.StageCompleted, Iterations: 1, Completed: true, Failed: true, Recommended: "shop-a", Winner: "shop-b",
+		Message: "ended after 1 of 5 iterations (pipeline tasks Cancelled)"}
+}
+
+func TestRunCancelledFinalizes(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "out.yaml")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &lineWatcher{want: "assess 1:", seen: make(chan struct{})}
+	go func() {
+		<-stderr.seen
+		cancel()
+	}()
+	var stdout bytes.Buffer
+	code := Main(ctx, []string{"run", "-f", interruptedExperiment(t), "-f", abMetricsExample, "--interval-seconds", "1", "--out", out},
+		strings.NewReader(""), &stdout, stderr)
+	if code != ExitError {
+		t.Errorf("exit code = %d, want %d; stderr:\n%s", code, ExitError, stderr)
+	}
+	if diff := cmp.Diff(wantInterrupted(), readOutcome(t, out)); diff != "" {
+		t.Errorf("experiment (-want +got):\n%s", diff)
+	}
+	if want := "Error: interrupted: Aborted: ended after 1 of 5 iterations (pipeline tasks Cancelled)\n"; !strings.HasSuffix(stderr.String(), want) {
+		t.Errorf("stderr does not end with %q:\n%s", want, stderr)
+	}
+	if !hasLine(stdout.String(), "Number of completed iterations: 1") {
+		t.Errorf("stdout is not the describe of the interrupted experiment:\n%s", stdout.String())
+	}
+}
+
+func TestRunSIGINTFinalizes(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "out.yaml")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "run", "-f", interruptedExperiment(t), "-f", abMetricsExample, "--interval-seconds", "1", "--out", out)
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(pipe)
+	signalled := false
+	for sc.Scan() {
+		stderr.WriteString(sc.Text() + "\n")
+		if !signalled && strings.Contains(sc.Text(), "assess 1:") {
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			signalled = true
+		}
+	}
+	err = cmd.Wait()
+	if !signalled {
+		t.Fatalf("iter8ctl run never assessed iteration 1, so it was not interrupted; stderr:\n%s", stderr.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != ExitError {
+		t.Errorf("iter8ctl run ended with %v, want exit status %d; stderr:\n%s", err, ExitError, stderr.String())
+	}
+	if diff := cmp.Diff(wantInterrupted(), readOutcome(t, out)); diff != "" {
+		t.Errorf("experiment (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(stderr.String(), "Error: interrupted: Aborted: ended after 1 of 5 iterations (pipeline tasks Cancelled)") {
+		t.Errorf("stderr does not give the reason:\n%s", stderr.String())
+	}
+	if !hasLine(stdout.String(), "Number of completed iterations: 1") {
+		t.Errorf("stdout is not the describe of the interrupted experiment:\n%s", stdout.String())
+	}
+}
+
+func TestRunFails(t *testing.T) {
+	t.Parallel()
+	conformance := mustRead(t, conformanceExample)
+	abMetrics := mustRead(t, abMetricsExample)
+	knative := writeFile(t, "knative.yaml", strings.Replace(conformance, "      loop:\n",
+		"      start:\n      - task: knative/init-experiment\n      loop:\n", 1))
+	unknownField := writeFile(t, "unknown.yaml", strings.Replace(conformance, "      upperLimit: 50\n", "      upperLimt: 50\n", 1))
+	badMetric := writeFile(t, "metrics.yaml", strings.Replace(abMetrics, "  units: milliseconds\n", "  unit: milliseconds\n", 1))
+	invalid := writeFile(t, "invalid.yaml", strings.NewReplacer(
+		"    maxLoops: 7\n", "    maxLoops: 0\n",
+		"          numQueries: 20\n", "          numQueries: -1\n").Replace(conformance))
+	missingMetric := writeFile(t, "missing.yaml", strings.Replace(conformance, "iter8-system/mean-latency", "no-such-metric", 1))
+	metricsOnly := writeFile(t, "only.yaml", abMetrics)
+	twoExperiments := writeFile(t, "two.yaml", conformance+"---\n"+conformance)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		// stderr holds what standard error must say.
+		stderr []string
+		// out, when set, is the outcome --out must hold.
+		out *outcome
+	}{{
+		name:   "missing file",
+		args:   []string{"-f", "/nonexistent/experiment.yaml"},
+		code:   ExitError,
+		stderr: []string{"Error: reading /nonexistent/experiment.yaml: open /nonexistent/experiment.yaml: no such file or directory\n"},
+	}, {
+		name:   "unknown field in the experiment",
+		args:   []string{"-f", unknownField},
+		code:   ExitError,
+		stderr: []string{"Error: " + unknownField + ": document 0: ", `unknown field "spec.criteria.objectives[0].upperLimt"`},
+	}, {
+		name:   "unknown field in the second metric",
+		args:   []string{"-f", abExample, "-f", badMetric},
+		code:   ExitError,
+		stderr: []string{"Error: " + badMetric + ": document 1: ", `unknown field "spec.unit"`},
+	}, {
+		name: "invalid values are named by file, object and field",
+		args: []string{"-f", invalid},
+		code: ExitError,
+		stderr: []string{
+			invalid + ": Experiment/conformance: spec.duration.maxLoops:",
+			invalid + ": Experiment/conformance: spec.strategy.actions.loop[0].with.numQueries:",
+		},
+	}, {
+		name:   "no experiment",
+		args:   []string{"-f", metricsOnly},
+		code:   ExitError,
+		stderr: []string{"Error: no Experiment in " + metricsOnly + "\n"},
+	}, {
+		name:   "two experiments",
+		args:   []string{"-f", twoExperiments},
+		code:   ExitError,
+		stderr: []string{"Error: " + twoExperiments + ": Experiment/conformance: a second Experiment (the first is in " + twoExperiments + "); run takes one\n"},
+	}, {
+		name: "knative task in local mode",
+		args: []string{"-f", knative},
+		code: ExitError,
+		stderr: []string{"Error: init-experiment: HandlerFailed: start actions failed: start action, task 0 (knative/init-experiment): " +
+			"knative/init-experiment needs a cluster; it cannot run with iter8ctl run\n"},
+		out: &outcome{Stage: v2alpha1.StageCompleted, Completed: true, Failed: true, Recommended: "current",
+			Message: "start actions failed: start action, task 0 (knative/init-experiment): knative/init-experiment needs a cluster; it cannot run with iter8ctl run"},
+	}, {
+		name: "metric not found",
+		args: []string{"-f", missingMetric},
+		code: ExitError,
+		stderr: []string{"Error: init-experiment: MetricUnavailable: unable to find metric no-such-metric " +
+			"(looked in default, iter8-knative, iter8-istio, iter8-system)\n"},
+	}, {
+		name:   "no file",
+		args:   nil,
+		code:   ExitUsage,
+		stderr: []string{"Error: flag -f is required"},
+	}, {
+		name:   "bad output format",
+		args:   []string{"-f", abExample, "-o", "xml"},
+		code:   ExitUsage,
+		stderr: []string{`Error: invalid output format "xml"`},
+	}, {
+		name:   "negative interval",
+		args:   []string{"-f", abExample, "--interval-seconds", "-1"},
+		code:   ExitUsage,
+		stderr: []string{"Error: --interval-seconds must not be negative, got -1"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out := filepath.Join(t.TempDir(), "out.yaml")
+			r := runMain(append([]string{"run", "--out", out}, tc.args...), "")
+			if r.code != tc.code {
+				t.Errorf("exit code = %d, want %d; stderr:\n%s", r.code, tc.code, r.stderr)
+			}
+			for _, s := range tc.stderr {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr does not say %q:\n%s", s, r.stderr)
+				}
+			}
+			if tc.out != nil {
+				if diff := cmp.Diff(*tc.out, readOutcome(t, out)); diff != "" {
+					t.Errorf("experiment (-want +got):\n%s", diff)
+				}
+			}
+		})
+	}
+}
