@@ -91,10 +91,15 @@ on standard error; 2 for a bad command line.`,
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			// The first Ctrl-C stops the running stage and finalizes; once the stages have
-			// stopped, the default handling is back, so a second one ends the process.
+			// The first Ctrl-C stops the running stage and finalizes; from then on the
+			// default handling is back, so a second one ends the process even if a
+			// finish action hangs.
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go func() {
+				<-ctx.Done()
+				stop()
+			}()
 			log := &localrun.ElapsedWriter{W: cmd.ErrOrStderr(), Start: time.Now()}
 			res, runErr := localrun.Run(ctx, localrun.Options{
 				Experiment:    exp,
