@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -116,10 +118,32 @@ func TestRunOutcomes(t *testing.T) {
 	candidate := startApp(t, sampleapp.Config{Version: "candidate", Latency: 80 * time.Millisecond, ErrorRate: 0.2})
 	urls := map[string]string{"http://127.0.0.1:18080/": current, "http://127.0.0.1:18081/": candidate}
 	abMetrics := mustRead(t, abMetricsExample)
+	ab := mustRead(t, abExample)
+	// Prometheus answers each version's latency from the query's revision label.
+	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		value := map[bool]string{true: "300", false: "30"}[strings.Contains(r.Form.Get("query"), `revision_name="shop-b"`)]
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,%q]}]}}`, value)
+	}))
+	t.Cleanup(prom.Close)
+	promMetric := writeFile(t, "prom.yaml", strings.Replace(abMetrics, `  type: Gauge
+  mock:
+  - name: shop-a
+    level: "20"
+  - name: shop-b
+    level: "25"
+`, `  type: Gauge
+  provider: prometheus
+  params:
+  - name: query
+    value: latency{revision_name="$revision"}
+  jqExpression: .data.result[0].value[1] | tonumber
+`, 1))
 
 	for _, tc := range []struct {
 		name  string
 		files []string
+		args  []string
 		code  int
 		want  outcome
 		// stdout and stderr hold lines the output must have.
@@ -168,11 +192,33 @@ func TestRunOutcomes(t *testing.T) {
 		code:   ExitError,
 		want:   outcome{Stage: v2alpha1.StageCompleted, Iterations: 3, Completed: true, Recommended: "shop-a"},
 		stderr: []string{"Error: experiment did not achieve its aim: no winner was found"},
+	}, {
+		name:  "metrics from prometheus",
+		files: []string{writeFile(t, "ab1.yaml", strings.Replace(ab, "iterationsPerLoop: 3", "iterationsPerLoop: 1", 1)), promMetric},
+		args:  []string{"--prometheus", prom.URL},
+		code:  ExitOK,
+		// shop-b's latency of 300 ms fails the objective, so shop-a wins with less reward.
+		want:   outcome{Stage: v2alpha1.StageCompleted, Iterations: 1, Completed: true, Recommended: "shop-a", Winner: "shop-a"},
+		stderr: []string{"iterate 1: mean-latency shop-a=30.000 shop-b=300.000; user-engagement shop-a=10.000 shop-b=12.500"},
+	}, {
+		name: "common/exec runs as a finish action",
+		files: []string{writeFile(t, "finish.yaml", strings.NewReplacer("iterationsPerLoop: 3", "iterationsPerLoop: 1",
+			"    deploymentPattern: FixedSplit\n", `    deploymentPattern: FixedSplit
+    actions:
+      finish:
+      - task: common/exec
+        with:
+          cmd: echo
+          args: ["promoting", "{{ .name }}"]
+`).Replace(ab)), abMetricsExample},
+		code:   ExitOK,
+		want:   outcome{Stage: v2alpha1.StageCompleted, Iterations: 1, Completed: true, Recommended: "shop-b", Winner: "shop-b"},
+		stderr: []string{"] promoting shop-b\n", "finalize: finish actions completed"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			out := filepath.Join(t.TempDir(), "out.yaml")
-			args := []string{"run", "--interval-seconds", "1", "--out", out}
+			args := append([]string{"run", "--interval-seconds", "1", "--out", out}, tc.args...)
 			for _, f := range tc.files {
 				args = append(args, "-f", f)
 			}
