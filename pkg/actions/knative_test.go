@@ -3,6 +3,7 @@ package actions_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -104,7 +105,7 @@ spec:
 }
 
 func weightRef(ns, name string, i int) *corev1.ObjectReference {
-	return &corev1.ObjectReference{APIVersion: "serving.knative.dev/v1", Kind: "Service", Namespace: ns, Name: name, FieldPath: ".spec.traffic[" + string(rune('0'+i)) + "].percent"}
+	return &corev1.ObjectReference{APIVersion: "serving.knative.dev/v1", Kind: "Service", Namespace: ns, Name: name, FieldPath: fmt.Sprintf(".spec.traffic[%d].percent", i)}
 }
 
 func vars(kv ...string) []v2alpha1.NamedValue {
