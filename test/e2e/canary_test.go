@@ -1,0 +1,194 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// installIn installs the ServiceAccount, RBAC, Tasks and Pipeline into ns with the overlay
+// that config/install/README.md documents.
+func installIn(t *testing.T, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := cluster.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cluster.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	dir := t.TempDir()
+	rel := func(p string) string {
+		r, err := filepath.Rel(dir, filepath.Join(cluster.root, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	k := `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: ` + ns + `
+resources:
+- ` + rel("config/rbac") + `
+- ` + rel("config/tekton") + `
+patches:
+- target:
+    kind: ClusterRoleBinding
+    name: iter8-tekton
+  patch: |-
+    - op: replace
+      path: /metadata/name
+      value: iter8-tekton-` + ns + `
+`
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kubectl(ctx, nil, "apply", "-k", dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kubectl(context.Background(), nil, "delete", "clusterrolebinding", "iter8-tekton-"+ns) })
+}
+
+// TestCanaryRollback runs a Progressive Canary whose candidate breaks a rollback objective
+// (mean latency 80 ms > 50 ms): assess-1 stops the run, the later iterations are skipped,
+// finalize restores all traffic to the baseline and fails the PipelineRun.
+func TestCanaryRollback(t *testing.T) {
+	const ns = "e2e-canary"
+	installIn(t, ns)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+
+	base := &revision{name: "sample-app-v1", version: "v1", latency: 2 * time.Millisecond}
+	cand := &revision{name: "sample-app-v2", version: "v2", latency: 80 * time.Millisecond}
+	startRevisions(t, ns, base, cand)
+	load(t, base, cand)
+	_, promURL := startPrometheus(t, base, cand)
+	pointMetrics(t, promURL)
+
+	svc := writeFile(t, "service.yaml", `apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: sample-app
+  namespace: `+ns+`
+spec:
+  template:
+    metadata:
+      name: sample-app-v2
+    spec:
+      containers:
+      - image: example.com/sample-app:v2
+  traffic:
+  - revisionName: sample-app-v1
+    percent: 80
+  - latestRevision: true
+    percent: 20
+`)
+	if _, err := kubectl(ctx, nil, "apply", "-f", svc); err != nil {
+		t.Fatal(err)
+	}
+	ksvcReady(t, ns, []map[string]any{
+		{"revisionName": "sample-app-v1", "percent": int64(80)},
+		{"revisionName": "sample-app-v2", "latestRevision": true, "percent": int64(20)},
+	}, "sample-app-v2")
+
+	expFile := writeFile(t, "experiment.yaml", `apiVersion: iter8.tools/v2alpha2
+kind: Experiment
+metadata:
+  name: canary
+  namespace: `+ns+`
+spec:
+  target: `+ns+`/sample-app
+  strategy:
+    testingPattern: Canary
+    deploymentPattern: Progressive
+    actions:
+      start:
+      - task: knative/init-experiment
+  criteria:
+    objectives:
+    - metric: iter8-knative/mean-latency
+      upperLimit: 50
+      rollback_on_failure: true
+    - metric: iter8-knative/error-rate
+      upperLimit: "0.01"
+  duration:
+    intervalSeconds: 3
+    iterationsPerLoop: 5
+  versionInfo:
+    baseline:
+      name: sample-app-v1
+      variables:
+      - name: revision
+        value: sample-app-v1
+    candidates:
+    - name: sample-app-v2
+      variables:
+      - name: revision
+        value: sample-app-v2
+`)
+	if _, err := kubectl(ctx, nil, "apply", "-f", expFile); err != nil {
+		t.Fatal(err)
+	}
+	name, _ := runExperiment(t, expFile, ns, 3)
+	t.Logf("PipelineRun %s", name)
+	pr := waitPipelineRun(t, ns, name, 10*time.Minute)
+	logTaskRuns(t, ns, name)
+
+	if got := condition(pr); got != "False/Failed" {
+		t.Errorf("PipelineRun condition = %s, want False/Failed (finalize reports the rollback)", got)
+	}
+	trs := taskRuns(t, ns, name)
+	got := map[string]string{}
+	for n, tr := range trs {
+		got[n] = trStatus(tr)
+	}
+	want := map[string]string{"init-experiment": "Succeeded", "iterate-1": "Succeeded", "assess-1": "Succeeded", "finalize": "Failed:Failed"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("TaskRuns (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"assess-2", "assess-3", "assess-4", "assess-5", "iterate-2", "iterate-3", "iterate-4", "iterate-5"}, sortedKeys(skipped(pr))); d != "" {
+		t.Errorf("skipped tasks (-want +got):\n%s", d)
+	}
+	if a := trs["assess-1"]; a != nil {
+		if got := trResults(a)["continue"]; got != "false" {
+			t.Errorf("assess-1 continue = %q, want false", got)
+		}
+	}
+	if fin := trs["finalize"]; fin != nil {
+		if got := trResults(fin)["outcome"]; got != "RolledBack" {
+			t.Errorf("finalize outcome = %q, want RolledBack", got)
+		}
+	}
+
+	exp := getExperiment(t, ns, "canary")
+	if got := exp.Status.GetCompletedIterations(); got != 1 {
+		t.Errorf("completedIterations = %d, want 1", got)
+	}
+	if d := cmp.Diff([]string{"sample-app-v2"}, exp.Status.RolledBack); d != "" {
+		t.Errorf("rolledBack (-want +got):\n%s", d)
+	}
+	if exp.Status.Message == nil || !strings.Contains(*exp.Status.Message, "rolled back") {
+		t.Errorf("message = %v, want it to say the experiment rolled back", exp.Status.Message)
+	}
+	u, err := cluster.dyn.Resource(ksvcGVR).Namespace(ns).Get(ctx, "sample-app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	traffic, _, _ := unstructured.NestedSlice(u.Object, "spec", "traffic")
+	var weights []int64
+	for _, x := range traffic {
+		p, _, _ := unstructured.NestedInt64(x.(map[string]any), "percent")
+		weights = append(weights, p)
+	}
+	if d := cmp.Diff([]int64{100, 0}, weights); d != "" {
+		t.Errorf("traffic after finalize (-want +got):\n%s", d)
+	}
+}

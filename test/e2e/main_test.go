@@ -1,0 +1,217 @@
+//go:build e2e
+
+// Package e2e runs iter8-tekton end to end on a whole single-node Kubernetes with the
+// real Tekton controller and webhook (test/local-cluster, full mode; root): the stage
+// images are imported into the node's containerd, the project is installed with
+// `kubectl apply -k config/`, and PipelineRuns made by `iter8ctl pipelinerun` run the
+// experiments in pods.
+//
+//	make e2e          # or: go test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
+//
+// ITER8_E2E_KUBECONFIG=$CL/etc/admin.kubeconfig reuses a running full cluster of the kit
+// (started with test/local-cluster/up.sh) instead of starting and stopping one.
+// ITER8_E2E_KEEP=1 leaves the cluster it started running.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/iter8-tools/iter8-tekton/test/harness"
+)
+
+// The images the tests import, with fixed tags (never pulled).
+const (
+	stagesImage    = "localhost/iter8-tekton/stages:e2e"
+	fakeImage      = "localhost/iter8-tekton/fakestages:e2e"
+	sampleAppImage = "localhost/iter8-tekton/sample-app:e2e"
+)
+
+// cluster is what every test uses.
+var cluster struct {
+	kubeconfig string
+	config     *rest.Config
+	kube       kubernetes.Interface
+	dyn        dynamic.Interface
+	root       string // repository root
+	cl         string // the kit's work directory
+	bin        string // iter8ctl and the other binaries built for the test
+}
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	if err := setup(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+		teardown()
+		return 1
+	}
+	code := m.Run()
+	teardown()
+	return code
+}
+
+var started bool
+
+func setup() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return err
+	}
+	cluster.root = root
+	if cluster.cl, err = harness.CacheDir(); err != nil {
+		return err
+	}
+	if cluster.bin, err = os.MkdirTemp("", "iter8-e2e-"); err != nil {
+		return err
+	}
+	kit := filepath.Join(root, "test", "local-cluster")
+
+	logf("building the images")
+	if err := buildImages(ctx); err != nil {
+		return err
+	}
+
+	cluster.kubeconfig = os.Getenv("ITER8_E2E_KUBECONFIG")
+	if cluster.kubeconfig == "" {
+		logf("building the cluster (test/local-cluster/build.sh; slow when cold)")
+		if _, err := command(ctx, "", filepath.Join(kit, "build.sh")); err != nil {
+			return err
+		}
+		logf("starting the cluster (test/local-cluster/up.sh)")
+		out, err := command(ctx, "", filepath.Join(kit, "up.sh"))
+		if err != nil {
+			return err
+		}
+		started = true
+		cluster.kubeconfig = strings.TrimSpace(out)
+	}
+	if cluster.config, err = clientcmd.BuildConfigFromFlags("", cluster.kubeconfig); err != nil {
+		return err
+	}
+	cluster.kube = kubernetes.NewForConfigOrDie(cluster.config)
+	cluster.dyn = dynamic.NewForConfigOrDie(cluster.config)
+
+	logf("importing the images")
+	for _, img := range []string{"iter8-stages", "iter8-fakestages", "iter8-sample-app"} {
+		if _, err := command(ctx, "", "ctr", "--address", filepath.Join(cluster.cl, "run/containerd/containerd.sock"),
+			"-n", "k8s.io", "images", "import", filepath.Join(cluster.bin, img+".tar")); err != nil {
+			return err
+		}
+	}
+
+	logf("installing the project (kubectl apply -k config/) and the Knative and Istio CRDs")
+	files, err := harness.KnativeServingCRDs(ctx)
+	if err != nil {
+		return err
+	}
+	istio, err := harness.IstioCRDs(ctx)
+	if err != nil {
+		return err
+	}
+	if err := harness.InstallCRDs(ctx, cluster.config, append(files, istio...)...); err != nil {
+		return err
+	}
+	if _, err := kubectl(ctx, nil, "apply", "--server-side", "--force-conflicts", "-k", filepath.Join(root, "config")); err != nil {
+		return err
+	}
+	return nil
+}
+
+func teardown() {
+	if started && os.Getenv("ITER8_E2E_KEEP") == "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if _, err := command(ctx, "", filepath.Join(cluster.root, "test", "local-cluster", "down.sh")); err != nil {
+			fmt.Fprintln(os.Stderr, "down.sh:", err)
+		}
+	}
+	if cluster.bin != "" {
+		os.RemoveAll(cluster.bin)
+	}
+}
+
+// buildImages writes the stages image (hack/images.sh), the fake stages image of the
+// shape tests and the sample app's image as tarballs into cluster.bin, and builds iter8ctl.
+func buildImages(ctx context.Context) error {
+	root, bin := cluster.root, cluster.bin
+	if _, err := command(ctx, root, filepath.Join(root, "hack", "images.sh"), "--tag", stagesImage, "--out", filepath.Join(bin, "iter8-stages.tar")); err != nil {
+		return err
+	}
+	env := []string{"CGO_ENABLED=0"}
+	build := func(pkg, out string) error {
+		_, err := commandEnv(ctx, root, env, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(bin, out), pkg)
+		return err
+	}
+	for pkg, out := range map[string]string{"./test/e2e/fakestage": "fakestage", "./cmd/sample-app": "sample-app", "./cmd/iter8ctl": "iter8ctl"} {
+		if err := build(pkg, out); err != nil {
+			return err
+		}
+	}
+	mkimg := filepath.Join(bin, "mkimg")
+	if _, err := commandEnv(ctx, filepath.Join(root, "test/local-cluster/go/tools"), env, "go", "build", "-o", mkimg, "./mkimg"); err != nil {
+		return err
+	}
+	fake := []string{"-tag", fakeImage, "-o", filepath.Join(bin, "iter8-fakestages.tar"), "-user", "65532:65532", "-entrypoint", "/ko-app/init-experiment"}
+	for _, s := range []string{"init-experiment", "iterate", "assess", "finalize"} {
+		fake = append(fake, filepath.Join(bin, "fakestage")+":/ko-app/"+s)
+	}
+	if _, err := command(ctx, "", mkimg, fake...); err != nil {
+		return err
+	}
+	_, err := command(ctx, "", mkimg, "-tag", sampleAppImage, "-o", filepath.Join(bin, "iter8-sample-app.tar"),
+		"-user", "65532:65532", "-entrypoint", "/sample-app", filepath.Join(bin, "sample-app")+":/sample-app")
+	return err
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s e2e: %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// command runs name with args in dir and returns its stdout; stderr goes to ours.
+func command(ctx context.Context, dir, name string, args ...string) (string, error) {
+	return commandEnv(ctx, dir, nil, name, args...)
+}
+
+func commandEnv(ctx context.Context, dir string, env []string, name string, args ...string) (string, error) {
+	return commandIn(ctx, dir, env, nil, name, args...)
+}
+
+func commandIn(ctx context.Context, dir string, env []string, stdin []byte, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return out.String(), nil
+}
+
+// kubectl runs the kit's kubectl against the cluster.
+func kubectl(ctx context.Context, stdin []byte, args ...string) (string, error) {
+	return commandIn(ctx, "", []string{"KUBECONFIG=" + cluster.kubeconfig}, stdin, filepath.Join(cluster.cl, "bin", "kubectl"), args...)
+}
+
+// iter8ctl runs the iter8ctl built for the test.
+func iter8ctl(ctx context.Context, stdin []byte, args ...string) (string, error) {
+	return commandIn(ctx, "", nil, stdin, filepath.Join(cluster.bin, "iter8ctl"), args...)
+}

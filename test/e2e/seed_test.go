@@ -1,0 +1,135 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+)
+
+// TestSeedMirroring is the seed tutorial through Tekton: its service.yaml, routing-rules.yaml
+// and experiment.yaml applied unchanged with kubectl, the sample app's two revisions running
+// as pods and scraped by Prometheus, and the PipelineRun of `iter8ctl pipelinerun` running
+// the real stage images. (This test plays Knative's controller: it marks the Service ready
+// and creates its Revisions.)
+func TestSeedMirroring(t *testing.T) {
+	const ns = "default" // the seed's objects name no namespace; its target is default/sample-app
+	seed := filepath.Join(cluster.root, "test", "integration", "testdata")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+
+	v1rev := &revision{name: "sample-app-v1", version: "blue", latency: 2 * time.Millisecond}
+	v2rev := &revision{name: "sample-app-v2", version: "green", latency: 3 * time.Millisecond}
+	startRevisions(t, ns, v1rev, v2rev)
+	load(t, v1rev, v2rev)
+	_, promURL := startPrometheus(t, v1rev, v2rev)
+	pointMetrics(t, promURL)
+
+	for _, f := range []string{"service.yaml", "routing-rules.yaml"} {
+		if _, err := kubectl(ctx, nil, "apply", "-f", filepath.Join(seed, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ksvcReady(t, ns, []map[string]any{
+		{"revisionName": "sample-app-v1", "percent": int64(100)},
+		{"revisionName": "sample-app-v2", "latestRevision": true, "percent": int64(0)},
+	}, "sample-app-v2")
+	expFile := filepath.Join(seed, "experiment.yaml")
+	if _, err := kubectl(ctx, nil, "apply", "-f", expFile); err != nil {
+		t.Fatal(err)
+	}
+
+	name, _ := runExperiment(t, expFile, ns, 2)
+	t.Logf("PipelineRun %s", name)
+	pr := waitPipelineRun(t, ns, name, 15*time.Minute)
+	if t.Failed() || condition(pr) != "True/Succeeded" {
+		logTaskRuns(t, ns, name)
+	}
+	if got := condition(pr); got != "True/Succeeded" {
+		t.Fatalf("PipelineRun condition = %s, want True/Succeeded", got)
+	}
+
+	trs := taskRuns(t, ns, name)
+	if len(trs) != 16 {
+		t.Errorf("%d TaskRuns (%v), want 16: init, 7 × (iterate, assess), finalize", len(trs), sortedKeys(trs))
+	}
+	for k := 1; k <= 7; k++ {
+		a := trs[fmt.Sprintf("assess-%d", k)]
+		if a == nil {
+			continue
+		}
+		want := map[string]string{"continue": fmt.Sprint(k < 7), "iteration": fmt.Sprint(k), "winner": "current", "recommended": "current"}
+		if d := cmp.Diff(want, trResults(a)); d != "" {
+			t.Errorf("assess-%d results (-want +got):\n%s", k, d)
+		}
+	}
+	if init := trs["init-experiment"]; init != nil {
+		if d := cmp.Diff(map[string]string{"iterations": "7", "target": "default/sample-app"}, trResults(init)); d != "" {
+			t.Errorf("init-experiment results (-want +got):\n%s", d)
+		}
+	}
+	if fin := trs["finalize"]; fin != nil {
+		if d := cmp.Diff(map[string]string{"outcome": "Succeeded", "winner": "current", "recommended": "current"}, trResults(fin)); d != "" {
+			t.Errorf("finalize results (-want +got):\n%s", d)
+		}
+	}
+	results := map[string]string{}
+	for _, r := range pr.Status.Results {
+		results[r.Name] = r.Value.StringVal
+	}
+	if d := cmp.Diff(map[string]string{"iterations": "7", "outcome": "Succeeded", "recommended": "current"}, results); d != "" {
+		t.Errorf("PipelineRun results (-want +got):\n%s", d)
+	}
+
+	exp := getExperiment(t, ns, "mirroring")
+	if got := exp.Status.GetStage(); got != v2alpha1.StageCompleted {
+		t.Errorf("stage = %s, want Completed", got)
+	}
+	if got := exp.Status.GetCompletedIterations(); got != 7 {
+		t.Errorf("completedIterations = %d, want 7", got)
+	}
+	if !exp.Status.IsTrue(v2alpha1.ConditionCompleted) || exp.Status.IsTrue(v2alpha1.ConditionFailed) {
+		t.Errorf("conditions = %+v, want Completed and not Failed", exp.Status.Conditions)
+	}
+
+	// The user's view: kubectl get experiment, and iter8ctl describe of the live object.
+	get, err := kubectl(ctx, nil, "get", "experiment", "mirroring", "-n", ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kubectl get experiment:\n%s", get)
+	if f := strings.Fields(strings.SplitN(get, "\n", 2)[0]); !cmp.Equal(f[:7], []string{"NAME", "TYPE", "TARGET", "STAGE", "COMPLETED", "ITERATIONS", "MESSAGE"}) {
+		t.Errorf("kubectl get experiment header = %v", f)
+	}
+	y, err := kubectl(ctx, nil, "get", "experiment", "mirroring", "-n", ns, "-o", "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := iter8ctl(ctx, []byte(y), "describe", "-f", "-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("iter8ctl describe:\n%s", out)
+	for _, want := range []string{
+		"****** Overview ******", "Experiment name: mirroring", "Experiment namespace: default", "Target: default/sample-app",
+		"Testing pattern: Conformance", "****** Progress Summary ******", "Experiment stage: Completed",
+		"Number of completed iterations: 7", "****** Winner Assessment ******", "Winning version: current",
+		"****** Objective Assessment ******", "| mean-latency <= 50.000         | true    |",
+		"****** Metrics Assessment ******", "| request-count                  |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe output lacks %q", want)
+		}
+	}
+	if _, err := iter8ctl(ctx, []byte(y), "assert", "-f", "-", "-c", "completed", "-c", "noFailure"); err != nil {
+		t.Errorf("iter8ctl assert: %v", err)
+	}
+}
