@@ -1,7 +1,6 @@
 package iter8ctl
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -15,9 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"knative.dev/pkg/apis"
-	sjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/actions"
@@ -143,12 +140,6 @@ func readRunFiles(cmd *cobra.Command, files []string) (*v2alpha1.Experiment, []*
 		}
 		docs, err := v2alpha1.DecodeDocuments(bytes.NewReader(b))
 		if err != nil {
-			if lines := unknownFields(b); len(lines) > 0 {
-				for _, l := range lines {
-					problems = append(problems, name+": "+l)
-				}
-				continue
-			}
 			problems = append(problems, fmt.Sprintf("%s: %v", name, err))
 			continue
 		}
@@ -188,50 +179,6 @@ func readRunFiles(cmd *cobra.Command, files []string) (*v2alpha1.Experiment, []*
 		return nil, nil, errors.New(strings.Join(problems, "\n"))
 	}
 	return exp, ms, nil
-}
-
-// unknownFields names every unknown or duplicate field of every Experiment and Metric
-// document of b by its full path ("document 0: Experiment/x: unknown field
-// \"spec.strategy.testingPatern\""), which the strict decoder's own error does not: it says
-// only the field's name. Documents are counted as DecodeDocuments counts them.
-func unknownFields(b []byte) []string {
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
-	var lines []string
-	for i := 0; ; i++ {
-		raw, err := reader.Read()
-		if err != nil {
-			return lines
-		}
-		j, err := yaml.YAMLToJSON(raw)
-		if err != nil {
-			continue
-		}
-		var meta struct {
-			Kind     string `json:"kind"`
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-		}
-		if json.Unmarshal(j, &meta) != nil {
-			continue
-		}
-		var obj any
-		switch meta.Kind {
-		case "Experiment":
-			obj = &v2alpha1.Experiment{}
-		case "Metric":
-			obj = &v2alpha1.Metric{}
-		default:
-			continue
-		}
-		strict, err := sjson.UnmarshalStrict(j, obj)
-		if err != nil {
-			continue
-		}
-		for _, e := range strict {
-			lines = append(lines, fmt.Sprintf("document %d: %s: %v", i, objectName(meta.Kind, meta.Metadata.Name, i), e))
-		}
-	}
 }
 
 // writeRunOutput prints the describe text, or the experiment as yaml or json, and writes

@@ -416,12 +416,12 @@ func TestRunFails(t *testing.T) {
 		name:   "unknown field in the experiment",
 		args:   []string{"-f", unknownField},
 		code:   ExitError,
-		stderr: []string{"Error: " + unknownField + ": document 0: ", `unknown field "spec.criteria.objectives[0].upperLimt"`},
+		stderr: []string{"Error: " + unknownField + `: document 0: decoding Experiment: unknown field "spec.criteria.objectives[0].upperLimt"` + "\n"},
 	}, {
 		name:   "unknown field in the second metric",
 		args:   []string{"-f", abExample, "-f", badMetric},
 		code:   ExitError,
-		stderr: []string{"Error: " + badMetric + ": document 1: ", `unknown field "spec.unit"`},
+		stderr: []string{"Error: " + badMetric + `: document 1: decoding Metric: unknown field "spec.unit"` + "\n"},
 	}, {
 		name: "invalid values are named by file, object and field",
 		args: []string{"-f", invalid},
