@@ -7,7 +7,7 @@ CONTROLLER_GEN := $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.1
 # Integration tests fail, rather than skip, when their real components are missing.
 export ITER8_INTEGRATION ?= required
 
-.PHONY: all build generate test unit e2e bench demo tools fmt vet lint clean
+.PHONY: all build generate test unit e2e bench demo tools fuzz fmt vet lint clean
 
 all: build
 
@@ -34,7 +34,7 @@ unit:
 # demo runs a Conformance and a Canary experiment with iter8ctl run against two sample app
 # versions on loopback (hack/demo.sh); it needs only Go and takes about 15 seconds.
 demo:
-	bash hack/demo.sh
+	GO=$(GO) BIN=$(BIN) bash hack/demo.sh
 
 # e2e brings up a whole node with the real Tekton controller (test/local-cluster, full mode;
 # needs root; the first build takes ~10 min) and runs the experiments as PipelineRuns.
@@ -42,6 +42,20 @@ demo:
 e2e:
 	$(GO) vet -tags e2e ./test/e2e/
 	$(GO) test -tags e2e -count=1 -v -timeout 45m ./test/e2e/
+
+# fuzz runs every fuzz target for FUZZTIME each (go test -fuzz takes one target at a time).
+FUZZTIME ?= 5s
+FUZZ_TARGETS := \
+	./pkg/apis/iter8/v2alpha1:FuzzDecodeDocuments \
+	./pkg/metrics:FuzzSubstitute \
+	./pkg/metrics:FuzzJQExtract \
+	./pkg/analytics:FuzzWeights
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...

@@ -42,7 +42,8 @@ shifts traffic.
 
 The files hold one Experiment and any number of Metrics, decoded strictly. A bare metric
 name is looked up in the experiment's namespace ("default" when it names none), then in
-iter8-knative, iter8-istio and iter8-system. The builtin metrics (iter8-system/mean-latency,
+iter8-knative, iter8-istio and iter8-system; a Metric of the files without a namespace is
+in the experiment's namespace, as if applied there. The builtin metrics (iter8-system/mean-latency,
 error-rate, latency-95th-percentile, ...) are always there: their values come from the
 metrics/collect task's load, sent to each version's URL. Metrics with mock levels give
 those levels; prometheus metrics query --prometheus.
@@ -59,7 +60,11 @@ Exit status: 0 when the experiment achieved its aim (Conformance: the version pa
 Canary: the candidate won; A/B, A/B/N: a winner was found), 1 otherwise, with the reason
 on standard error; 2 for a bad command line.`,
 		Example: `  # Run an experiment that sends its own load (metrics/collect) to a local service
+  sample-app --version current --listen 127.0.0.1:18080 &
   iter8ctl run -f examples/conformance.yaml
+
+  # Decide an A/B experiment on mock metrics
+  iter8ctl run -f examples/ab.yaml -f examples/ab-metrics.yaml
 
   # Faster, for a demo: one second per iteration, and keep the result
   iter8ctl run -f experiment.yaml --interval-seconds 1 --out result.yaml
