@@ -62,7 +62,10 @@ func Finalize(ctx context.Context, d *Deps, pipelineStatus string) (*FinalizeRes
 	if c := exp.Status.Condition(v2alpha1.ConditionFailed); c != nil && c.Status == corev1.ConditionTrue && c.Reason != nil {
 		externalChange = *c.Reason == v2alpha1.ReasonTrafficChangedExternally
 	}
-	if (cause != "" || rolledBack) && !externalChange {
+	// An experiment that never started (refused or failed by init) never changed traffic
+	// and may not even hold its target: its traffic is not its to restore.
+	started := exp.Status.StartTime != nil
+	if (cause != "" || rolledBack) && !externalChange && started {
 		if err := d.restoreBaseline(ctx, exp); err != nil {
 			// Traffic could not be restored: that is the worst outcome, say so loudly.
 			cause = joinCause(cause, "restoring traffic to the baseline failed: "+err.Error())
