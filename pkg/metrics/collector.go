@@ -54,7 +54,8 @@ const DefaultSecretNamespace = "iter8-system"
 
 // Collector queries metric backends.
 type Collector struct {
-	// HTTPClient sends every request; http.DefaultClient when nil.
+	// HTTPClient sends every request. When nil, a client like http.DefaultClient that
+	// keeps more idle connections per backend.
 	HTTPClient *http.Client
 	// PrometheusURL is the base URL for a prometheus metric without urlTemplate.
 	PrometheusURL string
@@ -211,11 +212,20 @@ func (c *Collector) now() time.Time {
 	return time.Now()
 }
 
+// defaultClient keeps as many idle connections per backend as queries run at once;
+// http.DefaultTransport keeps two, so most concurrent queries to one Prometheus would
+// open a new connection every iteration.
+var defaultClient = func() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 4 * DefaultParallelism
+	return &http.Client{Transport: t}
+}()
+
 func (c *Collector) httpClient() *http.Client {
 	if c.HTTPClient != nil {
 		return c.HTTPClient
 	}
-	return http.DefaultClient
+	return defaultClient
 }
 
 func (c *Collector) backoff() Backoff {

@@ -93,13 +93,23 @@ func (c *Collector) rest(ctx context.Context, spec *v2alpha1.MetricSpec, args, s
 	})
 }
 
-var jqCache sync.Map // expression -> *gojq.Code
+// jqCache holds compiled expressions; an experiment has a handful, so a small bound
+// only matters for a long-lived process that sees many experiments.
+var jqCache = struct {
+	sync.Mutex
+	m map[string]*gojq.Code
+}{m: map[string]*gojq.Code{}}
+
+const jqCacheSize = 256
 
 // compileJQ compiles a jq expression once. The environment is empty, so that an
 // expression cannot read the collector's environment variables.
 func compileJQ(expr string) (*gojq.Code, error) {
-	if c, ok := jqCache.Load(expr); ok {
-		return c.(*gojq.Code), nil
+	jqCache.Lock()
+	c, ok := jqCache.m[expr]
+	jqCache.Unlock()
+	if ok {
+		return c, nil
 	}
 	q, err := gojq.Parse(expr)
 	if err != nil {
@@ -109,7 +119,11 @@ func compileJQ(expr string) (*gojq.Code, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jqExpression %q: %w", expr, err)
 	}
-	jqCache.Store(expr, code)
+	jqCache.Lock()
+	if len(jqCache.m) < jqCacheSize {
+		jqCache.m[expr] = code
+	}
+	jqCache.Unlock()
 	return code, nil
 }
 

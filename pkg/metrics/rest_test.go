@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -412,4 +413,49 @@ func TestSecretsNeverInResults(t *testing.T) {
 			t.Logf("%s", b)
 		})
 	}
+}
+
+func FuzzJQExtract(f *testing.F) {
+	for _, s := range []struct{ expr, doc string }{
+		{".value", `{"value": 1.5}`},
+		{".data.result[0].value[1] | tonumber", `{"data":{"result":[{"value":[1,"2"]}]}}`},
+		{".results[0] | .[] | tonumber", `{"results":[{"a":"NaN"}]}`},
+		{".value", `{"value": "+Inf"}`},
+		{".value", `{"value": null}`},
+		{".[]", `[]`},
+		{"error(\"x\")", `{}`},
+		{"halt", `1`},
+		{".a | tonumber", `{"a": "1e400"}`},
+		{"1e1000", `0`},
+		{"[.[] | . * 2]", `[1, 2]`},
+	} {
+		f.Add(s.expr, []byte(s.doc))
+	}
+	f.Fuzz(func(t *testing.T, expr string, doc []byte) {
+		code, err := compileJQ(expr)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		r := extract(ctx, code, doc, redactor{})
+		switch r.State {
+		case v2alpha1.MetricStateValue:
+			if r.Value != r.Value || r.Value > 1.7976931348623157e308 || r.Value < -1.7976931348623157e308 {
+				t.Fatalf("%q on %q: a value that is not finite: %v", expr, doc, r.Value)
+			}
+			if r.Reason != "" {
+				t.Fatalf("%q on %q: a value with a reason %q", expr, doc, r.Reason)
+			}
+		case v2alpha1.MetricStateNoData, v2alpha1.MetricStateError:
+			if r.Reason == "" || r.Value != 0 {
+				t.Fatalf("%q on %q: %s without a reason or with a value: %+v", expr, doc, r.State, r)
+			}
+		default:
+			t.Fatalf("%q on %q: state %q", expr, doc, r.State)
+		}
+		if !utf8.ValidString(r.Reason) {
+			t.Fatalf("%q on %q: reason is not UTF-8: %q", expr, doc, r.Reason)
+		}
+	})
 }

@@ -1,0 +1,269 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/test/harness"
+)
+
+// queueProxy is an exporter of the request metrics of Knative's queue-proxy: the
+// histogram revision_app_request_latencies (milliseconds) with its labels.
+type queueProxy struct {
+	latencies *prometheus.HistogramVec
+	srv       *httptest.Server
+}
+
+func startQueueProxy(t testing.TB, revisions ...string) *queueProxy {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	q := &queueProxy{latencies: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "revision_app_request_latencies",
+		Help:    "The response latencies of the user container, in milliseconds.",
+		Buckets: []float64{5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000},
+	}, []string{"namespace_name", "revision_name", "response_code", "response_code_class"})}
+	reg.MustRegister(q.latencies)
+	// Every series exists, at zero, before the first scrape, as after a queue-proxy's
+	// first requests; so all of a revision's series share their scrape times.
+	for _, rev := range revisions {
+		q.observe(rev, 200, 0, 0)
+		q.observe(rev, 500, 0, 0)
+	}
+	q.srv = httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	t.Cleanup(q.srv.Close)
+	return q
+}
+
+// observe records n requests of the given latency and status code.
+func (q *queueProxy) observe(revision string, code, n int, ms float64) {
+	h := q.latencies.WithLabelValues("default", revision, fmt.Sprint(code), fmt.Sprintf("%dxx", code/100))
+	for range n {
+		h.Observe(ms)
+	}
+}
+
+func (q *queueProxy) host() string {
+	u, _ := url.Parse(q.srv.URL)
+	return u.Host
+}
+
+// knativeExperiment is a Canary experiment on the shipped Knative metrics, pointed at the
+// given Prometheus; the baseline is named as in the seed, with the revision in a variable.
+func knativeExperiment(t testing.TB, promURL string, start time.Time, revisions ...string) *v2alpha1.Experiment {
+	t.Helper()
+	knative := loadMetrics(t, "knative.yaml")
+	names := []string{"current", "candidate", "other"}
+	exp := &v2alpha1.Experiment{
+		Spec: v2alpha1.ExperimentSpec{
+			Target:      "default/sample-app",
+			Strategy:    v2alpha1.Strategy{TestingPattern: v2alpha1.TestingPatternABN},
+			VersionInfo: &v2alpha1.VersionInfo{},
+			Criteria: &v2alpha1.Criteria{
+				RequestCount: ptr("iter8-knative/request-count"),
+				Objectives: []v2alpha1.Objective{
+					{Metric: "mean-latency"}, {Metric: "95th-percentile-tail-latency"}, {Metric: "error-rate"},
+				},
+				Indicators: []string{"iter8-knative/error-count"},
+			},
+		},
+	}
+	st := metav1.NewTime(start)
+	exp.Status.StartTime = &st
+	for i, rev := range revisions {
+		v := v2alpha1.VersionDetail{Name: names[i], Variables: []v2alpha1.NamedValue{{Name: "revision", Value: rev}}}
+		if i == 0 {
+			exp.Spec.VersionInfo.Baseline = v
+		} else {
+			exp.Spec.VersionInfo.Candidates = append(exp.Spec.VersionInfo.Candidates, v)
+		}
+	}
+	for _, name := range []string{"request-count", "error-count", "error-rate", "mean-latency", "95th-percentile-tail-latency"} {
+		m := knative["iter8-knative/"+name]
+		m.Spec.URLTemplate = ptr(promURL + "/api/v1/query")
+		exp.Status.Metrics = append(exp.Status.Metrics, v2alpha1.MetricInfo{Name: "iter8-knative/" + name, MetricObj: m})
+	}
+	return exp
+}
+
+func TestKnativeMetricsAgainstRealPrometheus(t *testing.T) {
+	harness.Integration(t, harness.NeedPrometheus)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	qp := startQueueProxy(t, "sample-app-v1", "sample-app-v2")
+	start := time.Now()
+	p, err := harness.StartPrometheus(ctx, []string{qp.host()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Logf("prometheus %s up in %v", p.URL(), time.Since(start).Round(time.Millisecond))
+
+	// Let Prometheus see the zeros, then send the requests.
+	if _, err := p.WaitForSamples(ctx, `count_over_time(revision_app_request_latencies_count{revision_name="sample-app-v1"}[1m]) >= 2`); err != nil {
+		t.Fatal(err)
+	}
+	qp.observe("sample-app-v1", 200, 100, 10)
+	qp.observe("sample-app-v1", 500, 2, 40)
+	qp.observe("sample-app-v2", 200, 50, 30)
+	if _, err := p.WaitForSamples(ctx, `sum(revision_app_request_latencies_count{revision_name="sample-app-v1"}) >= 102`); err != nil {
+		t.Fatal(err)
+	}
+	// One more scrape after the increments, so that no series ends on its first change.
+	time.Sleep(1500 * time.Millisecond)
+
+	exp := knativeExperiment(t, p.URL(), start.Add(-time.Second), "sample-app-v1", "sample-app-v2", "sample-app-v3")
+	c := &Collector{}
+	got := c.Collect(ctx, exp)
+
+	values := map[string]map[string]float64{}
+	states := map[string]map[string]string{}
+	for key, vs := range got {
+		values[key], states[key] = map[string]float64{}, map[string]string{}
+		for v, r := range vs {
+			if r.State == v2alpha1.MetricStateValue {
+				values[key][v] = r.Value
+			}
+			states[key][v] = string(r.State) + " " + r.Reason
+			t.Logf("%s %s: %s %v %q (%d attempts) %s", key, v, r.State, r.Value, r.Reason, r.Attempts, r.Query)
+		}
+	}
+	// Ratios of series scraped together are exact, whatever increase() extrapolates;
+	// histogram_quantile interpolates inside the bucket: v1 has 100 in (5, 10] and 2 in
+	// (20, 50], so rank 96.9 is 5 + 5·96.9/100; v2 has 50 in (20, 50]: 20 + 30·47.5/50.
+	want := map[string]map[string]float64{
+		"mean-latency":                 {"current": 1080.0 / 102, "candidate": 30},
+		"95th-percentile-tail-latency": {"current": 5 + 5*96.9/100, "candidate": 20 + 30*47.5/50},
+		"error-rate":                   {"current": 2.0 / 102, "candidate": 0},
+	}
+	for key, w := range want {
+		if diff := cmp.Diff(w, values[key], cmpopts.EquateApprox(1e-9, 0)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", key, diff)
+		}
+	}
+	// increase() does not extrapolate before a first sample of zero, and after the last
+	// sample by at most 1.1 scrape intervals; the series have at least two samples before
+	// the requests and one after, so the factor stays below (2+1.1)/2.
+	within := func(key, version string, lo, hi float64) {
+		if v, ok := values[key][version]; !ok || v < lo || v > hi {
+			t.Errorf("%s of %s: %v (%s), want within [%v, %v]", key, version, v, states[key][version], lo, hi)
+		}
+	}
+	within("iter8-knative/request-count", "current", 102, 102*1.6)
+	within("iter8-knative/request-count", "candidate", 50, 50*1.6)
+	within("iter8-knative/error-count", "current", 2, 2*1.6)
+	within("iter8-knative/error-count", "candidate", 0, 0)
+	// A revision without traffic: the counts are zero (or on() vector(0)), the ratios
+	// 0/0, and the quantile of nothing is an empty result.
+	within("iter8-knative/request-count", "other", 0, 0)
+	for key, want := range map[string]string{
+		"mean-latency":                 "NoData NaN",
+		"error-rate":                   "NoData NaN",
+		"95th-percentile-tail-latency": "NoData empty result",
+	} {
+		if got := states[key]["other"]; got != want {
+			t.Errorf("%s of a revision without traffic: %q, want %q", key, got, want)
+		}
+	}
+}
+
+// benchBackend returns the URL of a real Prometheus scraping a queue-proxy exporter with
+// traffic for the given revisions, or of a fake when Prometheus is not installed.
+func benchBackend(b *testing.B, revisions []string) string {
+	b.Helper()
+	qp := startQueueProxy(b, revisions...)
+	for i, rev := range revisions {
+		qp.observe(rev, 200, 100+i, float64(5+i))
+	}
+	if mode := os.Getenv(harness.EnvIntegration); mode != "off" && mode != "skip" {
+		ctx, cancel := context.WithTimeout(b.Context(), time.Minute)
+		defer cancel()
+		p, err := harness.StartPrometheus(ctx, []string{qp.host()})
+		switch {
+		case err == nil:
+			b.Cleanup(func() { _ = p.Stop() })
+			if _, err := p.WaitForSamples(ctx, `count_over_time(revision_app_request_latencies_count[1m]) >= 3`); err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("querying a real Prometheus at %s", p.URL())
+			return p.URL()
+		case errors.Is(err, harness.ErrToolsMissing) && mode != "required":
+			b.Logf("no Prometheus (%v); querying a fake", err)
+		default:
+			b.Fatal(err)
+		}
+	}
+	srv := promByRevision(b, map[string]string{})
+	return srv.URL
+}
+
+// BenchmarkIterationQueries measures one iteration's queries: versions × metrics, the
+// shipped Knative metrics repeated as needed, all sent concurrently by Collect.
+func BenchmarkIterationQueries(b *testing.B) {
+	revisions := make([]string, 10)
+	for i := range revisions {
+		revisions[i] = fmt.Sprintf("sample-app-v%d", i+1)
+	}
+	url := benchBackend(b, revisions)
+	perQuery := map[string]float64{}
+	for _, size := range []struct{ versions, metrics int }{{1, 3}, {10, 10}} {
+		name := fmt.Sprintf("%dx%d", size.versions, size.metrics)
+		b.Run(name, func(b *testing.B) {
+			exp := knativeExperiment(b, url, time.Now().Add(-time.Minute), revisions[0])
+			exp.Spec.VersionInfo.Candidates = nil
+			for i := 1; i < size.versions; i++ {
+				exp.Spec.VersionInfo.Candidates = append(exp.Spec.VersionInfo.Candidates,
+					v2alpha1.VersionDetail{Name: fmt.Sprintf("v%d", i), Variables: []v2alpha1.NamedValue{{Name: "revision", Value: revisions[i]}}})
+			}
+			base := exp.Status.Metrics
+			exp.Status.Metrics = nil
+			exp.Spec.Criteria = &v2alpha1.Criteria{}
+			for i := range size.metrics {
+				mi := base[i%len(base)]
+				mi.Name = fmt.Sprintf("%s-%d", mi.Name, i)
+				exp.Status.Metrics = append(exp.Status.Metrics, mi)
+			}
+			c := &Collector{}
+			queries := size.versions * size.metrics
+			b.ResetTimer()
+			for b.Loop() {
+				res := c.Collect(b.Context(), exp)
+				n := 0
+				for _, vs := range res {
+					for _, r := range vs {
+						if r.State == v2alpha1.MetricStateError {
+							b.Fatalf("%s: %s", r.Query, r.Reason)
+						}
+						n++
+					}
+				}
+				if n != queries {
+					b.Fatalf("%d results, want %d", n, queries)
+				}
+			}
+			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N*queries)
+			b.ReportMetric(ns, "ns/query")
+			perQuery[name] = ns
+		})
+	}
+	if perQuery["1x3"] > 0 && perQuery["10x10"] > 0 {
+		b.Logf("per-query cost: 1x3 %.0f µs, 10x10 %.0f µs, ratio 10x10/1x3 = %.2f",
+			perQuery["1x3"]/1e3, perQuery["10x10"]/1e3, perQuery["10x10"]/perQuery["1x3"])
+	}
+}
