@@ -136,16 +136,16 @@ func parseSecretRef(s string) (string, string, error) {
 	return ns, name, nil
 }
 
-// Summary is the summary part of notification/http's default body.
-type Summary struct {
+// notificationSummary is the summary part of notification/http's default body.
+type notificationSummary struct {
 	WinnerFound                    bool                  `json:"winnerFound"`
 	Winner                         *string               `json:"winner,omitempty"`
 	VersionRecommendedForPromotion *string               `json:"versionRecommendedForPromotion,omitempty"`
 	LastRecommendedWeights         []v2alpha1.WeightData `json:"lastRecommendedWeights,omitempty"`
 }
 
-func summarize(exp *v2alpha1.Experiment) Summary {
-	var s Summary
+func summarize(exp *v2alpha1.Experiment) notificationSummary {
+	var s notificationSummary
 	if a := exp.Status.Analysis; a != nil {
 		if w := a.WinnerAssessment; w != nil {
 			s.WinnerFound = w.Data.WinnerFound
@@ -212,7 +212,7 @@ func (t httpTask) send(ctx context.Context, tc *taskContext, red *redactor) erro
 	if t.body == nil {
 		var err error
 		body, err = json.Marshal(struct {
-			Summary    Summary              `json:"summary"`
+			Summary    notificationSummary  `json:"summary"`
 			Experiment *v2alpha1.Experiment `json:"experiment"`
 		}{summary, tc.exp})
 		if err != nil {
@@ -275,7 +275,7 @@ func (t httpTask) send(ctx context.Context, tc *taskContext, red *redactor) erro
 
 // templateData is what body and header templates see: .this (the experiment as JSON
 // would show it), .summary and .secret (the Secret's data, when a secret is given).
-func templateData(exp *v2alpha1.Experiment, summary Summary, secret map[string]string) (map[string]any, error) {
+func templateData(exp *v2alpha1.Experiment, summary notificationSummary, secret map[string]string) (map[string]any, error) {
 	var this, sum map[string]any
 	for _, c := range []struct {
 		from any

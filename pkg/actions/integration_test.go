@@ -261,11 +261,11 @@ spec:
 	}{{
 		name: "missing object",
 		with: `{initialDelaySeconds: 0, numRetries: 2, objRefs: [{kind: deploy, name: app-v3}]}`,
-		want: "start action, task 0 (common/readiness): deploy NS/app-v3 is not ready after 3 attempts 5s apart: not found",
+		want: "start action, task 0 (common/readiness): waiting for deploy NS/app-v3: not ready after 3 attempts 5s apart: not found",
 	}, {
 		name: "condition false",
 		with: `{numRetries: 1, intervalSeconds: 1, objRefs: [{kind: deploy, name: app-v2, waitFor: condition=Available=False}]}`,
-		want: "start action, task 0 (common/readiness): deploy NS/app-v2 is not ready after 2 attempts 1s apart: condition Available is True, want False (MinimumReplicasAvailable)",
+		want: "start action, task 0 (common/readiness): waiting for deploy NS/app-v2: not ready after 2 attempts 1s apart: condition Available is True, want False (MinimumReplicasAvailable)",
 	}, {
 		name: "unknown kind",
 		with: `{objRefs: [{kind: gizmo, name: x}]}`,
@@ -274,7 +274,7 @@ spec:
 		name: "missing weight object",
 		with: `{numRetries: 0}`,
 		exp:  func(e *v2alpha1.Experiment) { e.Spec.VersionInfo.Candidates[0].WeightObjRef.Name = "gone" },
-		want: "start action, task 0 (common/readiness): Service NS/gone (weightObjRef of version v2) is not ready after 1 attempts 5s apart: not found",
+		want: "start action, task 0 (common/readiness): waiting for Service NS/gone (weightObjRef of version v2): not ready after 1 attempts 5s apart: not found",
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -85,7 +85,7 @@ func (t initExperimentTask) run(ctx context.Context, tc *taskContext) error {
 		vi, err = canaryVersions(vi, svc)
 	}
 	if err != nil {
-		return fmt.Errorf("Knative Service %s/%s: %w", ns, name, err)
+		return fmt.Errorf("filling versionInfo from Knative Service %s/%s: %w", ns, name, err)
 	}
 	exp.Spec.VersionInfo = vi
 	for _, v := range exp.Spec.Versions() {
@@ -121,7 +121,7 @@ func (t initExperimentTask) waitReady(ctx context.Context, tc *taskContext, ns, 
 			return nil, fmt.Errorf("waiting for Knative Service %s/%s: %w", ns, name, err)
 		}
 	}
-	return nil, fmt.Errorf("Knative Service %s/%s is not ready after %d attempts %s apart: %s", ns, name, t.attempts, t.period, why)
+	return nil, fmt.Errorf("waiting for Knative Service %s/%s: not ready after %d attempts %s apart: %s", ns, name, t.attempts, t.period, why)
 }
 
 // getKsvc reads the Knative Service and says why it is not ready, or "" when it is. Errors

@@ -247,52 +247,52 @@ func TestInitExperimentErrors(t *testing.T) {
 		name: "never ready",
 		exp:  initExperiment(t, "default/sample-app", "Conformance", ""),
 		ksvc: strings.Replace(seedKsvc, `{type: Ready, status: "True"}`, `{type: Ready, status: "False", reason: RevisionFailed, message: "image pull failed"}`, 1),
-		want: "start action, task 0 (knative/init-experiment): Knative Service default/sample-app is not ready after 3 attempts 2s apart: Ready is False (RevisionFailed: image pull failed)",
+		want: "start action, task 0 (knative/init-experiment): waiting for Knative Service default/sample-app: not ready after 3 attempts 2s apart: Ready is False (RevisionFailed: image pull failed)",
 	}, {
 		name: "status of an old generation",
 		exp:  initExperiment(t, "default/sample-app", "Conformance", ""),
 		ksvc: strings.Replace(seedKsvc, "generation: 1", "generation: 2", 1),
-		want: "start action, task 0 (knative/init-experiment): Knative Service default/sample-app is not ready after 3 attempts 2s apart: status is for generation 1, spec is at generation 2",
+		want: "start action, task 0 (knative/init-experiment): waiting for Knative Service default/sample-app: not ready after 3 attempts 2s apart: status is for generation 1, spec is at generation 2",
 	}, {
 		name: "no conditions",
 		exp:  initExperiment(t, "default/sample-app", "Conformance", ""),
 		ksvc: strings.Replace(seedKsvc, readyStatus, "\n  observedGeneration: 1\n", 1),
-		want: "start action, task 0 (knative/init-experiment): Knative Service default/sample-app is not ready after 3 attempts 2s apart: Ready is not set, ConfigurationsReady is not set, RoutesReady is not set",
+		want: "start action, task 0 (knative/init-experiment): waiting for Knative Service default/sample-app: not ready after 3 attempts 2s apart: Ready is not set, ConfigurationsReady is not set, RoutesReady is not set",
 	}, {
 		name: "not found",
 		exp:  initExperiment(t, "default/other", "Conformance", ""),
 		ksvc: seedKsvc,
-		want: "start action, task 0 (knative/init-experiment): Knative Service default/other is not ready after 3 attempts 2s apart: not found",
+		want: "start action, task 0 (knative/init-experiment): waiting for Knative Service default/other: not ready after 3 attempts 2s apart: not found",
 	}, {
 		name: "revision not in traffic",
 		exp:  initExperiment(t, "default/sample-app", "Conformance", `  versionInfo: {baseline: {name: b, variables: [{name: revision, value: sample-app-v3}]}}`),
 		ksvc: seedKsvc,
-		want: "start action, task 0 (knative/init-experiment): Knative Service default/sample-app: revision sample-app-v3 of version b is not in status.traffic ([sample-app-v1: 100%, sample-app-v2 (latest): 0%])",
+		want: "start action, task 0 (knative/init-experiment): filling versionInfo from Knative Service default/sample-app: revision sample-app-v3 of version b is not in status.traffic ([sample-app-v1: 100%, sample-app-v2 (latest): 0%])",
 	}, {
 		name: "Conformance with a candidate",
 		exp:  initExperiment(t, "default/sample-app", "Conformance", `  versionInfo: {baseline: {name: b}, candidates: [{name: c}]}`),
 		ksvc: seedKsvc,
-		want: "start action, task 0 (knative/init-experiment): Knative Service default/sample-app: a Conformance experiment has no candidates, got 1",
+		want: "start action, task 0 (knative/init-experiment): filling versionInfo from Knative Service default/sample-app: a Conformance experiment has no candidates, got 1",
 	}, {
 		name: "Canary with two candidates",
 		exp:  initExperiment(t, "team/app", "Canary", `  versionInfo: {baseline: {name: b}, candidates: [{name: c}, {name: d}]}`),
 		ksvc: reorderedKsvc,
-		want: "start action, task 0 (knative/init-experiment): Knative Service team/app: a Canary experiment has exactly one candidate, got 2",
+		want: "start action, task 0 (knative/init-experiment): filling versionInfo from Knative Service team/app: a Canary experiment has exactly one candidate, got 2",
 	}, {
 		name: "Canary with one traffic entry",
 		exp:  initExperiment(t, "default/sample-app", "Canary", ""),
 		ksvc: strings.Replace(seedKsvc, "  - {revisionName: sample-app-v1, latestRevision: false, percent: 100}\n", "", 1),
-		want: "start action, task 0 (knative/init-experiment): Knative Service default/sample-app: version baseline has no variable revision, and status.traffic has no entry to take it from ([sample-app-v2 (latest): 0%])",
+		want: "start action, task 0 (knative/init-experiment): filling versionInfo from Knative Service default/sample-app: version baseline has no variable revision, and status.traffic has no entry to take it from ([sample-app-v2 (latest): 0%])",
 	}, {
 		name: "Canary of one revision",
 		exp:  initExperiment(t, "team/app", "Canary", `  versionInfo: {baseline: {name: b, variables: [{name: revision, value: app-v1}]}, candidates: [{name: c, variables: [{name: revision, value: app-v1}]}]}`),
 		ksvc: reorderedKsvc,
-		want: "start action, task 0 (knative/init-experiment): Knative Service team/app: baseline b and candidate c are the same revision app-v1",
+		want: "start action, task 0 (knative/init-experiment): filling versionInfo from Knative Service team/app: baseline b and candidate c are the same revision app-v1",
 	}, {
 		name: "Canary revision without a spec.traffic entry",
 		exp:  initExperiment(t, "team/app", "Canary", ""),
 		ksvc: strings.Replace(reorderedKsvc, "  - {latestRevision: true, percent: 20}\n", "  - {revisionName: app-v0, percent: 20}\n", 1),
-		want: "start action, task 0 (knative/init-experiment): Knative Service team/app: version candidate: no entry of spec.traffic routes to revision app-v2, so its weight cannot be changed (spec.traffic: [app-v0: 20%, app-v1: 80%])",
+		want: "start action, task 0 (knative/init-experiment): filling versionInfo from Knative Service team/app: version candidate: no entry of spec.traffic routes to revision app-v2, so its weight cannot be changed (spec.traffic: [app-v0: 20%, app-v1: 80%])",
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -164,7 +164,7 @@ func (t readinessTask) run(ctx context.Context, tc *taskContext) error {
 			return nil
 		}
 		if attempt >= attempts {
-			return fmt.Errorf("%s is not ready after %d attempts %s apart: %s", checks[next].what, attempts, t.interval, why)
+			return fmt.Errorf("waiting for %s: not ready after %d attempts %s apart: %s", checks[next].what, attempts, t.interval, why)
 		}
 		tc.logf("%s is not ready (attempt %d of %d): %s", checks[next].what, attempt, attempts, why)
 		if err := tc.Sleep(ctx, t.interval); err != nil {

@@ -82,3 +82,38 @@ func TestSplitWordsErrors(t *testing.T) {
 		})
 	}
 }
+
+// quoteWord quotes a word for a POSIX shell, the way a user would write it literally.
+func quoteWord(w string) string {
+	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+}
+
+// FuzzSplitWords checks that splitting never panics, and that words quoted the way a shell
+// user quotes them come back unchanged: what the user sees is what is executed.
+func FuzzSplitWords(f *testing.F) {
+	for _, seed := range []string{"kubectl apply -f x", `a 'b c' "d\"e"`, "{{ .a }}", "x\\\ny", "a # c\n", "; rm -rf /", "$(id)", "a\nb"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		splitWords(line) // must not panic, whatever it returns
+		// Round trip through quoting, for words a template does not consume.
+		var quoted []string
+		parts := strings.Fields(line)
+		for _, p := range parts {
+			if strings.Contains(p, "{{") || strings.Contains(p, "}}") {
+				return
+			}
+			quoted = append(quoted, quoteWord(p))
+		}
+		got, err := splitWords(strings.Join(quoted, " "))
+		if err != nil {
+			t.Fatalf("splitWords of quoted words %q: %v", quoted, err)
+		}
+		if len(parts) == 0 {
+			parts = nil
+		}
+		if diff := cmp.Diff(parts, got); diff != "" {
+			t.Errorf("quoted words %q split to (-want +got):\n%s", quoted, diff)
+		}
+	})
+}
