@@ -96,7 +96,6 @@ func Iterate(ctx context.Context, d *Deps, k int32) (*IterateResult, error) {
 	return &IterateResult{Iteration: exp.Status.GetCompletedIterations()}, nil
 }
 
-
 func (d *Deps) runLoopAction(ctx context.Context, exp *v2alpha1.Experiment, loop int32) (*v2alpha1.Experiment, error) {
 	work := exp.DeepCopy()
 	if err := d.RunActions(ctx, work, v2alpha1.ActionLoop); err != nil {

@@ -251,7 +251,7 @@ func TestCanaryRollbackKnative(t *testing.T) {
 	e := cluster(t)
 	ns := namespace(t, e)
 	startRevisions(t, e, ns, 80*time.Millisecond) // breaks mean-latency <= 50
-	canaryKsvc(t, e, ns, 80, 20)                   // a previous rollout step left the candidate at 20%
+	canaryKsvc(t, e, ns, 80, 20)                  // a previous rollout step left the candidate at 20%
 	var n notifications
 	url := n.serve(t)
 	exp := canaryExperiment(t, ns, "canary", "", "", url, 5, knativeCanaryVersions)

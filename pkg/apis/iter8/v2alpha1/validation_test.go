@@ -46,8 +46,8 @@ func decodeOrDie(t *testing.T, doc string) *Experiment {
 
 func TestValidateSuccess(t *testing.T) {
 	for name, doc := range map[string]string{
-		"canary": validCanary,
-		"ab with reward": strings.NewReplacer("testingPattern: Canary", "testingPattern: A/B", "criteria:\n", "criteria:\n    rewards: [{metric: revenue, preferredDirection: High}]\n").Replace(validCanary),
+		"canary":                   validCanary,
+		"ab with reward":           strings.NewReplacer("testingPattern: Canary", "testingPattern: A/B", "criteria:\n", "criteria:\n    rewards: [{metric: revenue, preferredDirection: High}]\n").Replace(validCanary),
 		"v2alpha1 singular reward": strings.NewReplacer("testingPattern: Canary", "testingPattern: A/B", "criteria:\n", "criteria:\n    reward: {metric: revenue, preferredDirection: Low}\n").Replace(validCanary),
 		"fixed split needs no weightObjRef": `
 apiVersion: iter8.tools/v2alpha2
