@@ -9,10 +9,14 @@
 //   - common/readiness waits until objects exist and have a condition, and checks that every
 //     weightObjRef object exists. It needs a cluster.
 //   - common/exec runs cmd with args. Args are Go text/template strings ({{ .name }},
-//     {{ .<variable> }}) rendered with the version recommended for promotion.
-//   - notification/http sends the experiment's summary, or a templated body, to a URL.
+//     {{ .<variable> }}) rendered with the version recommended for promotion, unless
+//     disableInterpolation is true; cmd is never templated.
+//   - notification/http sends the experiment's summary, or a body templated with @< >@
+//     (.this is the experiment, .summary the summary, .secret the Secret's data), to a URL,
+//     with Basic, Bearer or APIKey auth from a Secret. Secret values are scrubbed from its
+//     errors and logs.
 //   - metrics/collect sends load to the versions' URLs through Env.Collect.
-//   - run: is a command line.
+//   - run: is a command line, templated like common/exec's args.
 //
 // Nothing is ever run through a shell. A run: line is split into words the way a POSIX
 // shell splits them (quotes and backslashes are honoured), then executed as argv; each word

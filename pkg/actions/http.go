@@ -165,7 +165,7 @@ func (t httpTask) run(ctx context.Context, tc *taskContext) error {
 	if t.secretName != "" && tc.Secrets == nil {
 		// Not a failure to notify that ignoreFailure could excuse: the task cannot work
 		// at all without a cluster.
-		return fmt.Errorf("secret %s cannot be read without a cluster; notification/http with a secret cannot run with iter8ctl run", t.secretName)
+		return fmt.Errorf("reading secret %s: notification/http with a secret %w; it cannot run with iter8ctl run", t.secretName, ErrNeedsCluster)
 	}
 	var red redactor
 	err := t.send(ctx, tc, &red)
@@ -242,14 +242,18 @@ func (t httpTask) send(ctx context.Context, tc *taskContext, red *redactor) erro
 	}
 	switch t.authType {
 	case authBasic:
-		user, pass, err := secretKeys(secret, "username", "password")
+		user, err := secretValue(secret, "username")
+		if err != nil {
+			return err
+		}
+		pass, err := secretValue(secret, "password")
 		if err != nil {
 			return err
 		}
 		red.add(base64.StdEncoding.EncodeToString([]byte(user + ":" + pass)))
 		req.SetBasicAuth(user, pass)
 	case authBearer:
-		token, _, err := secretKeys(secret, "token")
+		token, err := secretValue(secret, "token")
 		if err != nil {
 			return err
 		}
@@ -296,17 +300,13 @@ func templateData(exp *v2alpha1.Experiment, summary notificationSummary, secret 
 	return data, nil
 }
 
-// secretKeys returns the values of keys, naming only the keys when one is missing.
-func secretKeys(secret map[string]string, keys ...string) (string, string, error) {
-	vals := make([]string, 2)
-	for i, k := range keys {
-		v, ok := secret[k]
-		if !ok {
-			return "", "", fmt.Errorf("the secret has no key %q", k)
-		}
-		vals[i] = v
+// secretValue returns the value of key, naming only the key when it is missing.
+func secretValue(secret map[string]string, key string) (string, error) {
+	v, ok := secret[key]
+	if !ok {
+		return "", fmt.Errorf("the secret has no key %q", key)
 	}
-	return vals[0], vals[1], nil
+	return v, nil
 }
 
 // redactor scrubs secret values from text that may end up in logs or errors.

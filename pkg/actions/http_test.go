@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -329,9 +330,9 @@ func TestNotificationHTTPLocalMode(t *testing.T) {
 	// A secret cannot be read: that is an error even though ignoreFailure defaults to true.
 	exp = notifyExperiment(t, `{url: "`+rec.srv.URL+`", authType: Bearer, secret: bearer}`)
 	err := actions.Run(context.Background(), actions.Env{}, exp, "finish")
-	want := "finish action, task 0 (notification/http): secret bearer cannot be read without a cluster; notification/http with a secret cannot run with iter8ctl run"
-	if err == nil || err.Error() != want {
-		t.Errorf("Run error = %v, want %q", err, want)
+	want := "finish action, task 0 (notification/http): reading secret bearer: notification/http with a secret needs a cluster; it cannot run with iter8ctl run"
+	if err == nil || err.Error() != want || !errors.Is(err, actions.ErrNeedsCluster) {
+		t.Errorf("Run error = %v, want %q wrapping ErrNeedsCluster", err, want)
 	}
 	if n := len(rec.requests()); n != 1 {
 		t.Errorf("server got %d requests, want 1", n)

@@ -34,8 +34,9 @@ const (
 	namespaceVariable = "namespace"
 )
 
-// errNeedsCluster is returned by tasks that read the cluster when there is none.
-var errNeedsCluster = errors.New("needs a cluster")
+// ErrNeedsCluster is wrapped by the errors of tasks that need a cluster when Env has none
+// (iter8ctl run), so a caller can tell a local-mode limitation from a failure.
+var ErrNeedsCluster = errors.New("needs a cluster")
 
 type initExperimentTask struct {
 	attempts int
@@ -63,7 +64,7 @@ func parseInitExperiment(with map[string]apiextensionsv1.JSON) (task, *apis.Fiel
 
 func (t initExperimentTask) run(ctx context.Context, tc *taskContext) error {
 	if tc.Dynamic == nil {
-		return fmt.Errorf("knative/init-experiment %w; it cannot run with iter8ctl run", errNeedsCluster)
+		return fmt.Errorf("knative/init-experiment %w; it cannot run with iter8ctl run", ErrNeedsCluster)
 	}
 	exp := tc.exp
 	ns, name, ok := strings.Cut(exp.Spec.Target, "/")

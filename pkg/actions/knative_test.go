@@ -3,6 +3,7 @@ package actions_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -331,6 +332,9 @@ spec:
 			err := actions.Run(context.Background(), actions.Env{}, exp, "start")
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("Run error = %v, want %q", err, tc.want)
+			}
+			if !errors.Is(err, actions.ErrNeedsCluster) {
+				t.Errorf("Run error %v does not wrap ErrNeedsCluster", err)
 			}
 		})
 	}

@@ -132,7 +132,7 @@ type check struct {
 
 func (t readinessTask) run(ctx context.Context, tc *taskContext) error {
 	if tc.Dynamic == nil {
-		return fmt.Errorf("common/readiness %w; it cannot run with iter8ctl run", errNeedsCluster)
+		return fmt.Errorf("common/readiness %w; it cannot run with iter8ctl run", ErrNeedsCluster)
 	}
 	checks, err := t.checks(tc)
 	if err != nil {
