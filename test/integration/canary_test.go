@@ -27,14 +27,8 @@ var (
 	vsGVR   = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1beta1", Resource: "virtualservices"}
 )
 
-// metricsEnv is Prometheus scraping a healthy sample-app-v1 and a sample-app-v2 whose
-// latency the test chooses, under load, with the Knative metric set installed.
-type metricsEnv struct {
-	prom *harnessProm
-}
-
-type harnessProm = interface{ URL() string }
-
+// startRevisions serves a healthy sample-app-v1 and a sample-app-v2 with the latency the
+// test chooses, under load, scraped by Prometheus, with the Knative metric set installed.
 func startRevisions(t *testing.T, e *env, ns string, candidateLatency time.Duration) {
 	t.Helper()
 	v1 := startApp(t, sampleapp.Config{Version: "v1", Namespace: ns, Service: "sample-app", Revision: "sample-app-v1", Latency: 2 * time.Millisecond})
