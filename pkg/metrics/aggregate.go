@@ -1,6 +1,9 @@
 package metrics
 
 import (
+	"math"
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
@@ -59,7 +62,64 @@ func Aggregate(prev *v2alpha1.AggregatedMetricsAnalysis, results map[string]map[
 		}
 		out.Data[key] = d
 	}
+	fillSampleSizes(out, results, exp)
 	return out
+}
+
+// fillSampleSizes records, for each metric with a sampleSize, the value its sample-size
+// metric got this iteration, when that metric was collected too. A bare sampleSize names
+// a metric in the namespace of the metric that refers to it.
+func fillSampleSizes(out *v2alpha1.AggregatedMetricsAnalysis, results map[string]map[string]Result, exp *v2alpha1.Experiment) {
+	if exp == nil {
+		return
+	}
+	for key := range results {
+		m, ok := exp.Status.MetricObj(key)
+		if !ok || m.Spec.SampleSize == nil {
+			continue
+		}
+		ref := *m.Spec.SampleSize
+		if !strings.Contains(ref, "/") {
+			if ns := namespaceOf(exp, m); ns != "" {
+				ref = ns + "/" + ref
+			}
+		}
+		target, ok := exp.Status.MetricObj(ref)
+		if !ok {
+			continue
+		}
+		for sampleKey, versions := range results {
+			if sm, ok := exp.Status.MetricObj(sampleKey); !ok || sm != target {
+				continue
+			}
+			d := out.Data[key]
+			for version := range results[key] {
+				vd := d.Data[version]
+				vd.SampleSize = nil
+				if r, ok := versions[version]; ok && r.State == v2alpha1.MetricStateValue && r.Value >= 0 && r.Value < math.MaxInt32 {
+					n := int32(math.Round(r.Value))
+					vd.SampleSize = &n
+				}
+				d.Data[version] = vd
+			}
+			break
+		}
+	}
+}
+
+// namespaceOf returns the namespace an embedded metric is stored under.
+func namespaceOf(exp *v2alpha1.Experiment, m *v2alpha1.Metric) string {
+	if m.Namespace != "" {
+		return m.Namespace
+	}
+	for i := range exp.Status.Metrics {
+		if &exp.Status.Metrics[i].MetricObj == m {
+			if ns, _, ok := strings.Cut(exp.Status.Metrics[i].Name, "/"); ok {
+				return ns
+			}
+		}
+	}
+	return ""
 }
 
 // metricSpec returns the spec of the metric a key names, or the defaults.

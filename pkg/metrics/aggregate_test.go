@@ -114,3 +114,35 @@ func TestAggregateKeepsOtherEntries(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+func TestAggregateSampleSize(t *testing.T) {
+	exp := &v2alpha1.Experiment{Status: v2alpha1.ExperimentStatus{Metrics: []v2alpha1.MetricInfo{
+		{Name: "iter8-knative/request-count", MetricObj: v2alpha1.Metric{}},
+		{Name: "iter8-knative/mean-latency", MetricObj: v2alpha1.Metric{Spec: v2alpha1.MetricSpec{SampleSize: ptr("request-count")}}},
+		{Name: "iter8-knative/error-rate", MetricObj: v2alpha1.Metric{Spec: v2alpha1.MetricSpec{SampleSize: ptr("iter8-knative/request-count")}}},
+	}}}
+	results := map[string]map[string]Result{
+		"iter8-knative/request-count": {
+			"v1": {State: v2alpha1.MetricStateValue, Value: 101.6},
+			"v2": {State: v2alpha1.MetricStateError, Reason: "x"},
+		},
+		"mean-latency": {"v1": {State: v2alpha1.MetricStateValue, Value: 3}, "v2": {State: v2alpha1.MetricStateValue, Value: 4}},
+		"error-rate":   {"v1": {State: v2alpha1.MetricStateValue, Value: 0}},
+	}
+	got := Aggregate(nil, results, exp, metav1.Now())
+	sizes := map[string]map[string]*int32{}
+	for key, d := range got.Data {
+		sizes[key] = map[string]*int32{}
+		for v, vd := range d.Data {
+			sizes[key][v] = vd.SampleSize
+		}
+	}
+	want := map[string]map[string]*int32{
+		"iter8-knative/request-count": {"v1": nil, "v2": nil},
+		"mean-latency":                {"v1": ptr(int32(102)), "v2": nil},
+		"error-rate":                  {"v1": ptr(int32(102))},
+	}
+	if diff := cmp.Diff(want, sizes); diff != "" {
+		t.Errorf("sample sizes (-want +got):\n%s", diff)
+	}
+}

@@ -244,33 +244,45 @@ type attempt func(ctx context.Context) (r Result, transient bool)
 
 // retry runs try with backoff until it gives a value, no data, a permanent error, the
 // attempts are used up, or the metric's timeout ends. It records the attempts.
-func (c *Collector) retry(ctx context.Context, timeout time.Duration, try attempt) Result {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+func (c *Collector) retry(parent context.Context, timeout time.Duration, try attempt) Result {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	b := c.backoff()
 	delay := b.Initial
-	var r Result
 	for n := 1; ; n++ {
-		var transient bool
-		r, transient = try(ctx)
+		r, transient := try(ctx)
 		r.Attempts = n
-		if r.State != v2alpha1.MetricStateError || !transient || n >= b.Attempts {
-			if n > 1 && r.State == v2alpha1.MetricStateError {
-				r.Reason = fmt.Sprintf("%s (after %d attempts)", r.Reason, n)
-			}
+		if r.State != v2alpha1.MetricStateError {
 			return r
 		}
-		deadline, _ := ctx.Deadline()
-		if ctx.Err() != nil || time.Until(deadline) < delay {
-			r.Reason = fmt.Sprintf("%s (after %d attempts; no time left for another within %s)", r.Reason, n, timeout)
+		attempts := "1 attempt"
+		if n > 1 {
+			attempts = fmt.Sprintf("%d attempts", n)
+		}
+		switch {
+		case parent.Err() != nil:
+			r.Reason = fmt.Sprintf("%s (%s; %v)", r.Reason, attempts, parent.Err())
+			return r
+		case ctx.Err() != nil:
+			r.Reason = fmt.Sprintf("%s (timeout of %s reached after %s)", r.Reason, timeout, attempts)
+			return r
+		case !transient:
+			if n > 1 {
+				r.Reason = fmt.Sprintf("%s (after %s)", r.Reason, attempts)
+			}
+			return r
+		case n >= b.Attempts:
+			r.Reason = fmt.Sprintf("%s (after %s)", r.Reason, attempts)
+			return r
+		}
+		if deadline, _ := ctx.Deadline(); time.Until(deadline) < delay {
+			r.Reason = fmt.Sprintf("%s (after %s; no time for another within the timeout of %s)", r.Reason, attempts, timeout)
 			return r
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			r.Reason = fmt.Sprintf("%s (after %d attempts; %v)", r.Reason, n, ctx.Err())
-			return r
 		case <-t.C:
 		}
 		if delay *= 2; b.Max > 0 && delay > b.Max {

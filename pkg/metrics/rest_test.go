@@ -459,3 +459,22 @@ func FuzzJQExtract(f *testing.F) {
 		}
 	})
 }
+
+func TestRetriesStayWithinTheTimeout(t *testing.T) {
+	srv, seen := backend(t, func(int, request) (int, string) { return 503, "busy" })
+	c := testCollector(nil)
+	c.Retry = Backoff{Initial: 200 * time.Millisecond, Max: time.Second, Attempts: 100}
+	m := restMetric(srv.URL, func(s *v2alpha1.MetricSpec) { s.TimeoutSeconds = ptr(int32(1)) })
+	start := time.Now()
+	got := c.query(t.Context(), m, "", testArgs)
+	took := time.Since(start)
+	// Tries at 0, 200ms and 600ms; the next delay, 800ms, would end after the timeout.
+	want := Result{State: v2alpha1.MetricStateError, Attempts: 3,
+		Reason: "HTTP 503: busy (after 3 attempts; no time for another within the timeout of 1s)"}
+	if diff := cmp.Diff(want, got, ignoreQuery); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if len(*seen) != 3 || took > time.Second {
+		t.Errorf("%d requests in %v, want 3 within the 1s timeout", len(*seen), took)
+	}
+}
