@@ -165,7 +165,7 @@ func TestInitExperimentAgainstAPIServer(t *testing.T) {
 		var slept []time.Duration
 		env.Sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
 		err := actions.Run(ctx, env, exp, v2alpha1.ActionStart)
-		want := "start action, task 0 (knative/init-experiment): Knative Service " + c.ns + "/pending is not ready after 3 attempts 2s apart: RoutesReady is Unknown (IngressNotConfigured: Ingress has not yet been reconciled.)"
+		want := "start action, task 0 (knative/init-experiment): waiting for Knative Service " + c.ns + "/pending: not ready after 3 attempts 2s apart: RoutesReady is Unknown (IngressNotConfigured: Ingress has not yet been reconciled.)"
 		if err == nil || err.Error() != want {
 			t.Errorf("Run error:\n%v\nwant:\n%s", err, want)
 		}
