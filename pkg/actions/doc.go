@@ -3,11 +3,16 @@
 //
 // Tasks:
 //
-//   - knative/init-experiment waits until the target Knative Service is ready and fills in
-//     versionInfo from its traffic (variables revision and namespace, and for Canary the
-//     weightObjRefs). It needs a cluster.
-//   - common/readiness waits until objects exist and have a condition, and checks that every
-//     weightObjRef object exists. It needs a cluster.
+//   - knative/init-experiment waits until the target (namespace/name) Knative Service is
+//     Ready, ConfigurationsReady and RoutesReady (with numAttempts, default 10, and
+//     periodSeconds, default 18), then fills in versionInfo from its traffic: the variables
+//     revision and namespace, and for Canary the weightObjRefs at the revisions' entries of
+//     spec.traffic. What the user wrote is kept. Conformance and Canary only. It needs a
+//     cluster.
+//   - common/readiness waits until objects (objRefs: kind as kubectl takes it, name,
+//     namespace, waitFor a condition) exist and have their condition, and until every
+//     weightObjRef object exists (initialDelaySeconds 5, numRetries 12, intervalSeconds 5
+//     by default). It needs a cluster.
 //   - common/exec runs cmd with args. Args are Go text/template strings ({{ .name }},
 //     {{ .<variable> }}) rendered with the version recommended for promotion, unless
 //     disableInterpolation is true; cmd is never templated.

@@ -339,3 +339,35 @@ spec:
 		})
 	}
 }
+
+// Without a REST mapper, common/readiness still checks weightObjRef objects (their kind
+// and apiVersion are given), but cannot resolve kubectl-style objRef kinds.
+func TestReadinessWithoutMapper(t *testing.T) {
+	exp := func(with string) *v2alpha1.Experiment {
+		return experiment(t, `
+apiVersion: iter8.tools/v2alpha2
+kind: Experiment
+metadata: {name: ready, namespace: default}
+spec:
+  target: default/sample-app
+  strategy: {testingPattern: Conformance, actions: {start: [{task: common/readiness, with: `+with+`}]}}
+  versionInfo:
+    baseline:
+      name: v1
+      weightObjRef: {apiVersion: serving.knative.dev/v1, kind: Service, name: sample-app, fieldPath: ".spec.traffic[0].percent"}
+`)
+	}
+	var out bytes.Buffer
+	env := actions.Env{Dynamic: fakeDynamic(t, seedKsvc), Out: &out, Sleep: func(context.Context, time.Duration) error { return nil }}
+	if err := actions.Run(context.Background(), env, exp(`{}`), "start"); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if want := "Service default/sample-app (weightObjRef of version v1) is ready"; !strings.Contains(out.String(), want) {
+		t.Errorf("output does not contain %q:\n%s", want, out.String())
+	}
+	err := actions.Run(context.Background(), env, exp(`{objRefs: [{kind: deploy, name: x}]}`), "start")
+	want := `start action, task 0 (common/readiness): objRefs[0]: resolving kind "deploy" needs a REST mapper, and none was configured`
+	if err == nil || err.Error() != want {
+		t.Errorf("Run error = %v, want %q", err, want)
+	}
+}
