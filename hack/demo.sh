@@ -75,6 +75,23 @@ for f in conformance canary; do
 		"examples/$f.yaml" >"$work/$f.yaml"
 done
 
+# run_experiment NAME runs $work/NAME.yaml, prints its describe and sets rc to the exit
+# status. The describe goes through a file rather than a pipe: a Ctrl-C reaches every
+# process of the group, and iter8ctl must outlive it to finalize and print.
+run_experiment() {
+	set +e
+	"$BIN/iter8ctl" run -f "$work/$1.yaml" --interval-seconds "$INTERVAL" --out "$work/$1.out.yaml" >"$work/$1.txt"
+	rc=$?
+	set -e
+	cat "$work/$1.txt"
+	# iter8ctl handles the Ctrl-C itself (it finalizes the experiment as cancelled), so the
+	# shell does not see it; the experiment says so.
+	if grep -q 'pipeline tasks Cancelled' "$work/$1.out.yaml" 2>/dev/null; then
+		step "demo: interrupted"
+		exit 130
+	fi
+}
+
 failed=0
 expect() {
 	if ! "$@"; then
@@ -83,10 +100,7 @@ expect() {
 }
 
 step "experiment 1: Conformance of current (iter8ctl run -f examples/conformance.yaml --interval-seconds $INTERVAL)"
-set +e
-"$BIN/iter8ctl" run -f "$work/conformance.yaml" --interval-seconds "$INTERVAL" --out "$work/conformance.out.yaml" | tee "$work/conformance.txt"
-rc=${PIPESTATUS[0]}
-set -e
+run_experiment conformance
 step "experiment 1: iter8ctl run exited $rc"
 if [ "$rc" -ne 0 ]; then
 	echo "demo: FAIL: the Conformance experiment should pass (exit 0), exited $rc" >&2
@@ -99,10 +113,7 @@ if ! grep -q '^Number of completed iterations: 7$' "$work/conformance.txt"; then
 fi
 
 step "experiment 2: Canary, current against candidate (iter8ctl run -f examples/canary.yaml --interval-seconds $INTERVAL)"
-set +e
-"$BIN/iter8ctl" run -f "$work/canary.yaml" --interval-seconds "$INTERVAL" --out "$work/canary.out.yaml" | tee "$work/canary.txt"
-rc=${PIPESTATUS[0]}
-set -e
+run_experiment canary
 step "experiment 2: iter8ctl run exited $rc (1 is expected: the candidate did not win)"
 if [ "$rc" -ne 1 ]; then
 	echo "demo: FAIL: the Canary experiment should reject the candidate (exit 1), exited $rc" >&2
