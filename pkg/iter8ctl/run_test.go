@@ -300,8 +300,11 @@ func (w *lineWatcher) String() string {
 	return w.buf.String()
 }
 
-// interruptedExperiment has 5 iterations of mock metrics; an interrupt after the first
-// assessment lands in the wait for the second iteration's slot.
+// interruptInterval is long enough for an interrupt sent when the first assessment is
+// logged to land in the wait for the second iteration's slot, even on a busy machine.
+const interruptInterval = "3"
+
+// interruptedExperiment has 5 iterations of mock metrics.
 func interruptedExperiment(t *testing.T) string {
 	return writeFile(t, "ab.yaml", strings.Replace(mustRead(t, abExample), "iterationsPerLoop: 3", "iterationsPerLoop: 5", 1))
 }
@@ -322,7 +325,7 @@ func TestRunCancelledFinalizes(t *testing.T) {
 		cancel()
 	}()
 	var stdout bytes.Buffer
-	code := Main(ctx, []string{"run", "-f", interruptedExperiment(t), "-f", abMetricsExample, "--interval-seconds", "1", "--out", out},
+	code := Main(ctx, []string{"run", "-f", interruptedExperiment(t), "-f", abMetricsExample, "--interval-seconds", interruptInterval, "--out", out},
 		strings.NewReader(""), &stdout, stderr)
 	if code != ExitError {
 		t.Errorf("exit code = %d, want %d; stderr:\n%s", code, ExitError, stderr)
@@ -343,7 +346,7 @@ func TestRunSIGINTFinalizes(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.yaml")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "run", "-f", interruptedExperiment(t), "-f", abMetricsExample, "--interval-seconds", "1", "--out", out)
+	cmd := exec.CommandContext(ctx, os.Args[0], "run", "-f", interruptedExperiment(t), "-f", abMetricsExample, "--interval-seconds", interruptInterval, "--out", out)
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
