@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -101,18 +102,23 @@ var library = map[string]parser{
 
 // label names a task in logs and errors.
 func label(t v2alpha1.TaskSpec) string {
-	if t.Run != nil && (t.Task == nil || *t.Task == "") {
+	if hasTask, hasRun := hasTaskOrRun(t); hasRun && !hasTask {
 		return "run"
 	}
 	return t.Name()
 }
 
+// hasTaskOrRun reports which of task and run are set, as v2alpha1's validation sees them.
+func hasTaskOrRun(t v2alpha1.TaskSpec) (bool, bool) {
+	return t.Task != nil && *t.Task != "", t.Run != nil && strings.TrimSpace(*t.Run) != ""
+}
+
 func parseTask(t v2alpha1.TaskSpec) (task, *apis.FieldError) {
-	hasTask := t.Task != nil && *t.Task != ""
+	hasTask, hasRun := hasTaskOrRun(t)
 	switch {
-	case t.Run != nil && hasTask:
+	case hasRun && hasTask:
 		return nil, apis.ErrMultipleOneOf("task", "run")
-	case t.Run != nil:
+	case hasRun:
 		return parseRun(*t.Run, t.With)
 	case !hasTask:
 		return nil, apis.ErrMissingOneOf("task", "run")
@@ -216,8 +222,8 @@ func Validate(exp *v2alpha1.Experiment) *apis.FieldError {
 	sort.Strings(actions)
 	for _, a := range actions {
 		for i, t := range exp.Spec.Strategy.Actions[a] {
-			hasTask := t.Task != nil && *t.Task != ""
-			if hasTask == (t.Run != nil) {
+			hasTask, hasRun := hasTaskOrRun(t)
+			if hasTask == hasRun {
 				continue
 			}
 			if _, known := library[t.Name()]; hasTask && !known {

@@ -230,7 +230,7 @@ spec:
   strategy:
     testingPattern: Conformance
     actions:
-      start: [{task: common/nope}, {task: common/exec, run: echo}, {if: "true"}]
+      start: [{task: common/nope}, {task: common/exec, run: echo}, {if: "true"}, {run: "  "}]
 `)
 	if err := actions.Validate(exp); err != nil {
 		t.Errorf("Validate: %v", err)
