@@ -285,12 +285,21 @@ func (d *Deps) getMetric(ctx context.Context, ref, expNamespace string) (*v2alph
 
 // acquireTarget makes this experiment the one holder of its target. Another experiment
 // that holds the target (TargetAcquired, not Completed) makes it wait, up to TargetWait.
+//
+// An experiment claims the target by marking TargetAcquired and then looking again: it
+// holds the target only if, after its own mark, no other experiment is marked. Two that
+// marked at once both see each other; the one that comes first (earlier initTime, then
+// namespace/name) waits briefly for the other to let go, so that exactly one keeps it. A
+// follower that stays marked checked before this one marked, so it holds the target:
+// this one lets go. Marks are written and lists read through the API server, so of two
+// experiments the later to mark always sees the other's mark: never two holders.
 func (d *Deps) acquireTarget(ctx context.Context, exp *v2alpha1.Experiment) error {
 	deadline := d.now().Add(d.TargetWait)
 	poll := d.TargetPoll
 	if poll <= 0 {
 		poll = 2 * time.Second
 	}
+	settle := min(poll/10, 100*time.Millisecond)
 	announced := false
 	for {
 		holder, err := d.targetHolder(ctx, exp)
@@ -305,11 +314,22 @@ func (d *Deps) acquireTarget(ctx context.Context, exp *v2alpha1.Experiment) erro
 			}); err != nil {
 				return err
 			}
-			// Two experiments may have seen a free target at once: the one that comes
-			// first (earlier initTime, then namespace/name) keeps it, the other lets go.
-			holder, err = d.targetHolder(ctx, exp)
-			if err != nil {
-				return err
+			settleUntil := d.now().Add(poll)
+			for {
+				preceding, following, err := d.otherMarks(ctx, exp)
+				if err != nil {
+					return err
+				}
+				holder = preceding
+				if holder == "" && following != "" && !d.now().Before(settleUntil) {
+					holder = following
+				}
+				if holder != "" || following == "" {
+					break
+				}
+				if err := d.sleep(ctx, settle); err != nil {
+					return err
+				}
 			}
 			if holder == "" {
 				d.logf("init: target %s acquired", exp.Spec.Target)
@@ -367,6 +387,35 @@ func (d *Deps) targetHolder(ctx context.Context, exp *v2alpha1.Experiment) (stri
 		}
 	}
 	return "", nil
+}
+
+// otherMarks names another live experiment marked as holding exp's target that precedes
+// exp, and one that follows it.
+func (d *Deps) otherMarks(ctx context.Context, exp *v2alpha1.Experiment) (preceding, following string, err error) {
+	contenders, err := d.Store.Contenders(ctx, exp.Spec.Target)
+	if err != nil {
+		return "", "", err
+	}
+	self := exp.Namespace + "/" + exp.Name
+	mine := exp
+	for i := range contenders {
+		if contenders[i].Namespace+"/"+contenders[i].Name == self {
+			mine = &contenders[i]
+		}
+	}
+	for i := range contenders {
+		c := &contenders[i]
+		id := c.Namespace + "/" + c.Name
+		if id == self || c.Status.IsTrue(v2alpha1.ConditionCompleted) || !c.Status.IsTrue(v2alpha1.ConditionTargetAcquired) {
+			continue
+		}
+		if precedes(c, mine) {
+			preceding = id
+		} else if following == "" {
+			following = id
+		}
+	}
+	return preceding, following, nil
 }
 
 func precedes(a, b *v2alpha1.Experiment) bool {
