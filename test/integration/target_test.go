@@ -1,0 +1,226 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/stagecmd"
+)
+
+// vsCanaryExperiment is a progressive Canary of the sample-app VirtualService in vsNS,
+// judged on a mocked latency metric of the experiment's namespace, with a 1-second
+// interval: the target tests need the traffic and the bookkeeping, not real metrics.
+func vsCanaryExperiment(t *testing.T, name, target, vsNS string, iterations int) *unstructured.Unstructured {
+	t.Helper()
+	ref := func(i int) string {
+		return fmt.Sprintf(`
+      weightObjRef:
+        apiVersion: networking.istio.io/v1beta1
+        kind: VirtualService
+        namespace: %s
+        name: sample-app
+        fieldPath: .spec.http[0].route[%d].weight`, vsNS, i)
+	}
+	return yamlObject(t, `
+apiVersion: iter8.tools/v2alpha2
+kind: Experiment
+metadata:
+  name: `+name+`
+spec:
+  target: `+target+`
+  strategy:
+    testingPattern: Canary
+    deploymentPattern: Progressive
+    weights:
+      maxCandidateWeight: 50
+      maxCandidateWeightIncrement: 10
+  criteria:
+    objectives:
+    - metric: latency
+      upperLimit: 50
+  duration:
+    intervalSeconds: 1
+    iterationsPerLoop: `+fmt.Sprint(iterations)+`
+  versionInfo:
+    baseline:
+      name: sample-app-v1`+ref(0)+`
+    candidates:
+    - name: sample-app-v2`+ref(1)+`
+`)
+}
+
+// healthyLatency is the mocked latency metric under which the candidate passes.
+func healthyLatency(t *testing.T) *unstructured.Unstructured {
+	return mockMetric(t, "latency", map[string]string{"sample-app-v1": "10", "sample-app-v2": "12"})
+}
+
+func vsResourceVersion(t *testing.T, e *env, ns string) string {
+	t.Helper()
+	u, err := e.dyn.Resource(vsGVR).Namespace(ns).Get(context.Background(), "sample-app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.GetResourceVersion()
+}
+
+func conditionOf(exp *v2alpha1.Experiment, c v2alpha1.ExperimentConditionType) (status corev1.ConditionStatus, reason, message string) {
+	cond := exp.Status.Condition(c)
+	if cond == nil {
+		return "", "", ""
+	}
+	if cond.Reason != nil {
+		reason = *cond.Reason
+	}
+	if cond.Message != nil {
+		message = *cond.Message
+	}
+	return cond.Status, reason, message
+}
+
+func TestTargetHeldByOne(t *testing.T) {
+	e := cluster(t)
+	nsA, nsB := namespace(t, e), namespace(t, e)
+	target := nsA + "/sample-app"
+	istioVS(t, e, nsA, 100, 0)
+	e.apply(t, nsA, healthyLatency(t), vsCanaryExperiment(t, "first", target, nsA, 2))
+	e.apply(t, nsB, healthyLatency(t), vsCanaryExperiment(t, "second", target, nsA, 2))
+
+	if _, _, err := e.stage(t, stagecmd.StageInit, nsA, "first", "--target-wait", "3s"); err != nil {
+		t.Fatalf("init of the first: %v", err)
+	}
+	if s, r, _ := conditionOf(e.get(t, nsA, "first"), v2alpha1.ConditionTargetAcquired); s != corev1.ConditionTrue || r != v2alpha1.ReasonTargetAcquired {
+		t.Fatalf("first's TargetAcquired = %s %s, want True TargetAcquired", s, r)
+	}
+
+	rv := vsResourceVersion(t, e, nsA)
+	_, _, err := e.stage(t, stagecmd.StageInit, nsB, "second", "--target-wait", "3s")
+	holder := nsA + "/first"
+	if err == nil || !strings.Contains(err.Error(), v2alpha1.ReasonTargetWaiting) || !strings.Contains(err.Error(), holder) {
+		t.Errorf("init of the second while the first holds the target: error %v, want TargetWaiting naming %s", err, holder)
+	}
+	second := e.get(t, nsB, "second")
+	if s, r, m := conditionOf(second, v2alpha1.ConditionFailed); s != corev1.ConditionTrue || r != v2alpha1.ReasonTargetWaiting || !strings.Contains(m, holder) {
+		t.Errorf("second's Failed = %s %s %q, want True TargetWaiting naming %s", s, r, m, holder)
+	}
+	if second.Status.IsTrue(v2alpha1.ConditionTargetAcquired) {
+		t.Errorf("second holds the target too: %s", mustJSON(second.Status.Conditions))
+	}
+	if got := second.Status.GetStage(); got == v2alpha1.StageRunning || got == v2alpha1.StageInitializing {
+		t.Errorf("second's stage = %s, want it not started", got)
+	}
+	if got := vsResourceVersion(t, e, nsA); got != rv {
+		t.Errorf("the VirtualService changed (resourceVersion %s -> %s) while the second waited", rv, got)
+	}
+
+	k, res, err := e.runAll(t, nsA, "first", 1)
+	if err != nil {
+		t.Fatalf("the first did not achieve its aim: %v", err)
+	}
+	if k != 2 || res["outcome"] != "Succeeded" {
+		t.Fatalf("first ran %d iterations with results %v, want 2 and Succeeded", k, res)
+	}
+	if s, r, _ := conditionOf(e.get(t, nsA, "first"), v2alpha1.ConditionTargetAcquired); s != corev1.ConditionFalse || r != v2alpha1.ReasonExperimentCompleted {
+		t.Errorf("first's TargetAcquired after finalize = %s %s, want False ExperimentCompleted (released)", s, r)
+	}
+
+	// The first released the target: run again, the second's init acquires it.
+	if _, _, err := e.stage(t, stagecmd.StageInit, nsB, "second", "--target-wait", "3s"); err != nil {
+		t.Errorf("init of the second after the first finalized: %v", err)
+	}
+	second = e.get(t, nsB, "second")
+	if s, r, _ := conditionOf(second, v2alpha1.ConditionTargetAcquired); s != corev1.ConditionTrue || r != v2alpha1.ReasonTargetAcquired {
+		t.Errorf("second's TargetAcquired after the first finalized = %s %s, want True TargetAcquired", s, r)
+	}
+	t.Logf("second after its re-run init: stage %s, conditions %s", second.Status.GetStage(), mustJSON(second.Status.Conditions))
+}
+
+// TestTargetWaitsForRelease: an init that waits long enough gets the target as soon as its
+// holder finalizes, without failing first.
+func TestTargetWaitsForRelease(t *testing.T) {
+	e := cluster(t)
+	nsA, nsB := namespace(t, e), namespace(t, e)
+	target := nsA + "/sample-app"
+	istioVS(t, e, nsA, 100, 0)
+	e.apply(t, nsA, healthyLatency(t), vsCanaryExperiment(t, "first", target, nsA, 2))
+	e.apply(t, nsB, healthyLatency(t), vsCanaryExperiment(t, "second", target, nsA, 2))
+	if _, _, err := e.stage(t, stagecmd.StageInit, nsA, "first"); err != nil {
+		t.Fatalf("init of the first: %v", err)
+	}
+
+	waited := make(chan error, 1)
+	go func() {
+		_, _, err := e.stage(t, stagecmd.StageInit, nsB, "second", "--target-wait", "60s")
+		waited <- err
+	}()
+	if _, _, err := e.runAll(t, nsA, "first", 1); err != nil {
+		t.Fatalf("the first did not achieve its aim: %v", err)
+	}
+	if err := <-waited; err != nil {
+		t.Fatalf("init of the second, waiting for the target: %v", err)
+	}
+	second := e.get(t, nsB, "second")
+	if s, _, _ := conditionOf(second, v2alpha1.ConditionTargetAcquired); s != corev1.ConditionTrue || second.Status.IsTrue(v2alpha1.ConditionFailed) || second.Status.GetStage() != v2alpha1.StageRunning {
+		t.Fatalf("second after waiting: stage %s, conditions %s; want Running with the target", second.Status.GetStage(), mustJSON(second.Status.Conditions))
+	}
+	if k, res, err := e.runAll(t, nsB, "second", 1); err != nil || k != 2 {
+		t.Errorf("the second ran %d iterations, results %v, error %v; want 2 and no error", k, res, err)
+	}
+}
+
+// TestTargetRace starts two inits at once on a free target, a few times: exactly one holds
+// it afterwards, and the other failed naming it.
+func TestTargetRace(t *testing.T) {
+	e := cluster(t)
+	for round := range 8 {
+		nsA, nsB := namespace(t, e), namespace(t, e)
+		target := nsA + "/sample-app"
+		istioVS(t, e, nsA, 100, 0)
+		e.apply(t, nsA, healthyLatency(t), vsCanaryExperiment(t, "one", target, nsA, 2))
+		e.apply(t, nsB, healthyLatency(t), vsCanaryExperiment(t, "two", target, nsA, 2))
+
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, x := range []struct{ ns, name string }{{nsA, "one"}, {nsB, "two"}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _, errs[i] = e.stage(t, stagecmd.StageInit, x.ns, x.name, "--target-wait", "1s")
+			}()
+		}
+		wg.Wait()
+
+		exps := []*v2alpha1.Experiment{e.get(t, nsA, "one"), e.get(t, nsB, "two")}
+		var holders []string
+		for _, x := range exps {
+			if x.Status.IsTrue(v2alpha1.ConditionTargetAcquired) {
+				holders = append(holders, x.Namespace+"/"+x.Name)
+			}
+		}
+		if len(holders) != 1 {
+			t.Errorf("round %d: %d experiments hold %s: %v (init errors %v)\none: %s\ntwo: %s", round, len(holders), target, holders, errs,
+				mustJSON(exps[0].Status.Conditions), mustJSON(exps[1].Status.Conditions))
+			continue
+		}
+		for i, x := range exps {
+			id := x.Namespace + "/" + x.Name
+			switch {
+			case id == holders[0] && errs[i] != nil:
+				t.Errorf("round %d: the holder %s's init failed: %v", round, id, errs[i])
+			case id != holders[0] && (errs[i] == nil || !strings.Contains(errs[i].Error(), holders[0])):
+				t.Errorf("round %d: the other's (%s) init error = %v, want TargetWaiting naming %s", round, id, errs[i], holders[0])
+			}
+		}
+		if got := vsWeights(t, e, nsA); !cmp.Equal([]int64{100, 0}, got) {
+			t.Errorf("round %d: VirtualService weights %v after init, want 100/0", round, got)
+		}
+	}
+}
