@@ -126,10 +126,25 @@ func setup() error {
 	if err := harness.InstallCRDs(ctx, cluster.config, append(files, istio...)...); err != nil {
 		return err
 	}
-	if _, err := kubectl(ctx, nil, "apply", "--server-side", "--force-conflicts", "-k", filepath.Join(root, "config")); err != nil {
+	return install(ctx, filepath.Join(root, "config"))
+}
+
+// install runs the documented install: kubectl apply -k config/. On a cluster without the
+// CRDs, the first apply creates them but cannot map the Metrics yet; the install waits
+// until the CRDs are established and applies again, as config/install/README.md says.
+func install(ctx context.Context, dir string) error {
+	apply := func() error {
+		_, err := kubectl(ctx, nil, "apply", "--server-side", "--force-conflicts", "-k", dir)
 		return err
 	}
-	return nil
+	if err := apply(); err == nil {
+		return nil
+	}
+	if _, err := kubectl(ctx, nil, "wait", "--for=condition=Established", "--timeout=60s",
+		"crd/experiments.iter8.tools", "crd/metrics.iter8.tools"); err != nil {
+		return err
+	}
+	return apply()
 }
 
 func teardown() {
