@@ -66,9 +66,11 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "iter8ctl",
-		Short: "Describe, check and validate iter8 experiments",
+		Short: "Run, describe, check and validate iter8 experiments",
 		Long: `iter8ctl describes iter8 experiments (iter8.tools/v2alpha1 and v2alpha2), checks their
-outcome in CI and validates experiment and metric files before they are applied.
+outcome in CI, validates experiment and metric files before they are applied, prints a
+PipelineRun sized to an experiment, and runs a whole experiment on this machine without a
+cluster (iter8ctl run).
 
 An experiment is read from a file or, with -f -, from standard input, so that it can come
 straight from the cluster:
