@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -45,7 +46,7 @@ type Backoff struct {
 // DefaultBackoff retries after 100ms, 200ms, 400ms, ... within the metric's timeout.
 var DefaultBackoff = Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: 6}
 
-// DefaultParallelism bounds the number of queries in flight.
+// DefaultParallelism bounds the number of queries in flight to one backend.
 const DefaultParallelism = 16
 
 // DefaultSecretNamespace is where a secret named without a namespace is looked up, the
@@ -66,7 +67,8 @@ type Collector struct {
 	SecretNamespace string
 	// Retry is the retry policy; DefaultBackoff when zero.
 	Retry Backoff
-	// Parallelism bounds the queries in flight; DefaultParallelism when 0.
+	// Parallelism bounds the queries in flight to one backend (scheme and host of the
+	// urlTemplate); DefaultParallelism when 0.
 	Parallelism int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -145,8 +147,8 @@ func builtinRef(ref string) (*v2alpha1.Metric, bool) {
 // Collect queries every metric for every version of the experiment and returns
 // metric key -> version name -> Result. The keys are the metric references as written in
 // spec.criteria, and the namespace/name of embedded metrics no reference names. Queries
-// run concurrently, at most Parallelism at a time, each bounded by its metric's timeout,
-// so a slow backend delays only its own queries. Collect never fails: every problem is a
+// run concurrently, at most Parallelism at a time per backend, each bounded by its
+// metric's timeout, so a slow backend delays only its own queries. Collect never fails: every problem is a
 // Result in state Error or NoData.
 func (c *Collector) Collect(ctx context.Context, exp *v2alpha1.Experiment) map[string]map[string]Result {
 	now := c.now()
@@ -166,7 +168,9 @@ func (c *Collector) Collect(ctx context.Context, exp *v2alpha1.Experiment) map[s
 	if parallel <= 0 {
 		parallel = DefaultParallelism
 	}
-	sem := make(chan struct{}, parallel)
+	// Each backend gets its own bound, so that the queries of a slow or hanging backend
+	// wait only for each other and never hold back those of another backend.
+	sems := map[string]chan struct{}{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, j := range js {
@@ -187,6 +191,12 @@ func (c *Collector) Collect(ctx context.Context, exp *v2alpha1.Experiment) map[s
 				set(builtinResult(j.name, v.Name, hists, histErr))
 				continue
 			}
+			b := c.backendKey(j.metric)
+			sem, ok := sems[b]
+			if !ok {
+				sem = make(chan struct{}, parallel)
+				sems[b] = sem
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -203,6 +213,19 @@ func (c *Collector) Collect(ctx context.Context, exp *v2alpha1.Experiment) map[s
 	}
 	wg.Wait()
 	return out
+}
+
+// backendKey names the backend a metric queries, as written (before any secret is
+// substituted): its urlTemplate, else the configured Prometheus URL.
+func (c *Collector) backendKey(m *v2alpha1.Metric) string {
+	if m.Spec.URLTemplate != nil && *m.Spec.URLTemplate != "" {
+		u := *m.Spec.URLTemplate
+		if parsed, err := url.Parse(u); err == nil && parsed.Host != "" {
+			return parsed.Scheme + "://" + parsed.Host
+		}
+		return u
+	}
+	return c.PrometheusURL
 }
 
 func (c *Collector) now() time.Time {

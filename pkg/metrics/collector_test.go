@@ -228,23 +228,47 @@ func TestCollectRunsConcurrentlyAndBounded(t *testing.T) {
 }
 
 func TestCollectSlowBackendDelaysOnlyItself(t *testing.T) {
-	exp, _ := slowExperiment(t, 2, 3, 0)
+	start := time.Now()
+	var lastFast atomic.Int64 // nanoseconds after start of the fast backend's last answer
+	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lastFast.Store(int64(time.Since(start)))
+		_, _ = io.WriteString(w, `{"value": 1}`)
+	}))
+	t.Cleanup(fast.Close)
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	t.Cleanup(hang.Close)
-	exp.Spec.Criteria.Indicators = append(exp.Spec.Criteria.Indicators, "hang")
-	slow := restMetric(hang.URL, func(s *v2alpha1.MetricSpec) { s.TimeoutSeconds = ptr(int32(1)) })
-	exp.Status.Metrics = append(exp.Status.Metrics, v2alpha1.MetricInfo{Name: "ns/hang", MetricObj: *slow})
+
+	exp := &v2alpha1.Experiment{Spec: v2alpha1.ExperimentSpec{
+		VersionInfo: &v2alpha1.VersionInfo{Baseline: v2alpha1.VersionDetail{Name: "v1"}, Candidates: []v2alpha1.VersionDetail{{Name: "v2"}}},
+		Criteria:    &v2alpha1.Criteria{},
+	}}
+	// The hanging backend's queries are added first and outnumber Parallelism.
+	for i := range 3 {
+		name := fmt.Sprintf("hang%d", i)
+		exp.Spec.Criteria.Indicators = append(exp.Spec.Criteria.Indicators, name)
+		m := restMetric(hang.URL, func(s *v2alpha1.MetricSpec) { s.TimeoutSeconds = ptr(int32(1)) })
+		exp.Status.Metrics = append(exp.Status.Metrics, v2alpha1.MetricInfo{Name: "ns/" + name, MetricObj: *m})
+	}
+	for i := range 3 {
+		name := fmt.Sprintf("fast%d", i)
+		exp.Spec.Criteria.Indicators = append(exp.Spec.Criteria.Indicators, name)
+		exp.Status.Metrics = append(exp.Status.Metrics, v2alpha1.MetricInfo{Name: "ns/" + name, MetricObj: *restMetric(fast.URL, nil)})
+	}
 	c := testCollector(nil)
 	c.Parallelism = 2
-	start := time.Now()
 	got := c.Collect(t.Context(), exp)
-	if took := time.Since(start); took > 2500*time.Millisecond {
-		t.Errorf("Collect took %v, want about the slow metric's timeout (1s)", took)
+	took := time.Since(start)
+	// 6 hanging queries, 2 at a time, 1s each.
+	if took < 2900*time.Millisecond || took > 4500*time.Millisecond {
+		t.Errorf("Collect took %v, want about 3s", took)
+	}
+	if last := time.Duration(lastFast.Load()); last > 500*time.Millisecond {
+		t.Errorf("the fast backend's last query came %v after the start, want it not to wait for the hanging one", last)
 	}
 	for key, vs := range got {
 		for v, r := range vs {
 			want := v2alpha1.MetricStateValue
-			if key == "hang" {
+			if strings.HasPrefix(key, "hang") {
 				want = v2alpha1.MetricStateError
 			}
 			if r.State != want {
