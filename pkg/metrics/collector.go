@@ -148,8 +148,10 @@ func builtinRef(ref string) (*v2alpha1.Metric, bool) {
 // metric key -> version name -> Result. The keys are the metric references as written in
 // spec.criteria, and the namespace/name of embedded metrics no reference names. Queries
 // run concurrently, at most Parallelism at a time per backend, each bounded by its
-// metric's timeout, so a slow backend delays only its own queries. Collect never fails: every problem is a
-// Result in state Error or NoData.
+// metric's timeout, so a slow backend delays only its own queries. Collect never fails:
+// every problem is a Result in state Error or NoData. A reference that nothing resolves
+// to is an Error; iter8-system/<builtin name> and a bare builtin name resolve to the
+// builtin metric when status.metrics does not hold them.
 func (c *Collector) Collect(ctx context.Context, exp *v2alpha1.Experiment) map[string]map[string]Result {
 	now := c.now()
 	versions := exp.Spec.Versions()

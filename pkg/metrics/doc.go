@@ -11,5 +11,10 @@
 //
 // Secrets (credentials for urlTemplate, headerTemplates and Basic or Bearer auth) never
 // appear in a Result: Query is built from the templates before the secret is
-// substituted, and every reason is redacted of the secret's values.
+// substituted, every reason is redacted of the secret's values, and text a backend sent
+// (an error page) is withheld when the metric uses a secret.
+//
+// Version variables are escaped for where they go: PromQL string escapes in a Prometheus
+// query (so '$revision' stays one string whatever the value), JSON string escapes in a
+// body (so a placeholder belongs inside a JSON string), URL encoding in params.
 package metrics
