@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -698,25 +699,24 @@ spec:
 		}
 	}
 	got := e.get(t, ns, "forged")
-	if a := got.Status.Analysis; a != nil && a.AggregatedMetrics != nil {
-		for metric, d := range a.AggregatedMetrics.Data {
-			for version, v := range d.Data {
-				if v.Value != nil {
-					if f, err := v.Value.Float(); err == nil && f == 1 {
-						t.Errorf("metric %s of version %s = 1: the forged value was used", metric, version)
-					}
-				}
-			}
+	a := got.Status.Analysis
+	if a == nil || a.AggregatedMetrics == nil || a.VersionAssessments == nil {
+		t.Fatalf("the forged experiment has no metrics or assessment: %s", mustJSON(got.Status.Analysis))
+	}
+	v, ok := a.AggregatedMetrics.Data["up"].Data["v1"]
+	if !ok {
+		t.Fatalf("no value of up for v1: %s", mustJSON(a.AggregatedMetrics))
+	}
+	if v.Value != nil {
+		if f, err := v.Value.Float(); err == nil && f == 1 {
+			t.Errorf("up of v1 = 1: the forged value was used")
 		}
 	}
-	if a := got.Status.Analysis; a != nil && a.VersionAssessments != nil {
-		for version, passed := range a.VersionAssessments.Data {
-			for i, ok := range passed {
-				if ok {
-					t.Errorf("objective %d of version %s passed", i, version)
-				}
-			}
-		}
+	if want := `up{job='x\x27} or vector(1) #'}`; v.Query != want {
+		t.Errorf("recorded query = %q, want %q", v.Query, want)
+	}
+	if diff := cmp.Diff(map[string][]bool{"v1": {false}}, a.VersionAssessments.Data); diff != "" {
+		t.Errorf("version assessments (-want +got):\n%s", diff)
 	}
 	if got.Status.IsTrue(v2alpha1.ConditionFailed) {
 		t.Logf("forged experiment failed: %s", *got.Status.Condition(v2alpha1.ConditionFailed).Message)
