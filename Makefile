@@ -49,7 +49,8 @@ FUZZ_TARGETS := \
 	./pkg/apis/iter8/v2alpha1:FuzzDecodeDocuments \
 	./pkg/metrics:FuzzSubstitute \
 	./pkg/metrics:FuzzJQExtract \
-	./pkg/analytics:FuzzWeights
+	./pkg/analytics:FuzzWeights \
+	./pkg/actions:FuzzSplitWords
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

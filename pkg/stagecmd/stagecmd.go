@@ -268,7 +268,8 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 		return s.Data, nil
 	}
 	collector := &metrics.Collector{PrometheusURL: o.prometheusURL, Secrets: secrets, SecretNamespace: ns}
-	env := actions.Env{Dynamic: dyn, Mapper: tc.Mapper, Secrets: secrets, Out: log, Collect: experiment.CollectBuiltin}
+	// common/readiness takes kubectl's kinds, short names included (ksvc, deploy).
+	env := actions.Env{Dynamic: dyn, Mapper: actions.NewMapper(kube.Discovery()), Secrets: secrets, Out: log, Collect: experiment.CollectBuiltin}
 	d := &experiment.Deps{
 		Store:            &experiment.ClusterStore{Dynamic: dyn, Kube: kube, Namespace: ns, Name: o.experiment, Component: "iter8-" + stage},
 		Metrics:          experiment.ClusterMetrics{Dynamic: dyn},
