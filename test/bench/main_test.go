@@ -68,6 +68,9 @@ func setup(b *testing.B) *world {
 func start(cp *harness.ControlPlane) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	if _, err := os.Stat(gnuTime); err != nil {
+		return fmt.Errorf("the peak RSS of a stage is read with GNU time: apt-get install time (%w)", err)
+	}
 	w := &world{cp: cp}
 	shared.w = w
 	var err error
