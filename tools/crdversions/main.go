@@ -1,6 +1,9 @@
-// Command crdversions adds the v2alpha2 version to the CRDs that controller-gen wrote for
-// v2alpha1. Both versions share one schema (the Go types accept both spellings), so the
-// API server converts between them with the None strategy and no webhook is needed.
+// Command crdversions finishes the CRDs that controller-gen wrote for v2alpha1: it keeps
+// the Metric objects embedded in an Experiment's status whole (controller-gen gives their
+// metadata an empty schema, so the API server would prune name and namespace), and adds
+// the v2alpha2 version. Both versions share one schema (the Go types accept both
+// spellings), so the API server converts between them with the None strategy and no
+// webhook is needed.
 package main
 
 import (
@@ -36,10 +39,13 @@ func addVersion(file, version string) error {
 	if err := yaml.UnmarshalStrict(b, &crd); err != nil {
 		return fmt.Errorf("decoding: %w", err)
 	}
+	for i := range crd.Spec.Versions {
+		keepEmbeddedMetrics(crd.Spec.Versions[i].Schema)
+	}
 	var storage *apiextensionsv1.CustomResourceDefinitionVersion
 	for i := range crd.Spec.Versions {
 		if crd.Spec.Versions[i].Name == version {
-			return nil
+			return write(file, &crd)
 		}
 		if crd.Spec.Versions[i].Storage {
 			storage = &crd.Spec.Versions[i]
@@ -52,9 +58,42 @@ func addVersion(file, version string) error {
 	v.Name = version
 	v.Storage = false
 	crd.Spec.Versions = append(crd.Spec.Versions, v)
-	out, err := yaml.Marshal(&crd)
+	return write(file, &crd)
+}
+
+func write(file string, crd *apiextensionsv1.CustomResourceDefinition) error {
+	out, err := yaml.Marshal(crd)
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(file, append([]byte("---\n"), out...), 0o644)
+}
+
+// keepEmbeddedMetrics replaces the schema of status.metrics[].metricObj with one that
+// keeps every field.
+func keepEmbeddedMetrics(v *apiextensionsv1.CustomResourceValidation) {
+	if v == nil || v.OpenAPIV3Schema == nil {
+		return
+	}
+	status, ok := v.OpenAPIV3Schema.Properties["status"]
+	if !ok {
+		return
+	}
+	metrics, ok := status.Properties["metrics"]
+	if !ok || metrics.Items == nil || metrics.Items.Schema == nil {
+		return
+	}
+	item := metrics.Items.Schema
+	obj, ok := item.Properties["metricObj"]
+	if !ok {
+		return
+	}
+	preserve := true
+	item.Properties["metricObj"] = apiextensionsv1.JSONSchemaProps{
+		Description:            obj.Description,
+		Type:                   "object",
+		XPreserveUnknownFields: &preserve,
+	}
+	status.Properties["metrics"] = metrics
+	v.OpenAPIV3Schema.Properties["status"] = status
 }
