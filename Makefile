@@ -58,8 +58,12 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
+# bench runs every benchmark 3 times (test/bench runs the stages as processes against the
+# real harness: a few minutes) and prints the ratios to the bare minimum measured in the
+# same run, then the sizes of what ships (hack/sizes.sh). Figures: docs/benchmarks.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 3x -timeout 30m ./...
+	GO=$(GO) bash hack/sizes.sh
 
 fmt:
 	gofmt -l -w .
