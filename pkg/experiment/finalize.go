@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/iter8-tools/iter8-tekton/pkg/analytics"
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 )
 
@@ -111,7 +112,7 @@ func Finalize(ctx context.Context, d *Deps, pipelineStatus string) (*FinalizeRes
 			}
 			msg = "Experiment failed: " + cause
 		case rolledBack:
-			msg = "Experiment rolled back: " + strings.Join(e.Status.RolledBack, ", ") + " violated a rollback objective"
+			msg = "Experiment rolled back: " + strings.Join(e.Status.RolledBack, ", ") + " violated a rollback objective" + rollbackCause(e)
 		default:
 			msg = "Experiment completed successfully"
 		}
@@ -206,7 +207,7 @@ func finalResult(exp *v2alpha1.Experiment) *FinalizeResult {
 		return r
 	case len(exp.Status.RolledBack) > 0:
 		r.Outcome = OutcomeRolledBack
-		r.Reason = "rolled back: " + strings.Join(exp.Status.RolledBack, ", ") + " violated a rollback objective"
+		r.Reason = "rolled back: " + strings.Join(exp.Status.RolledBack, ", ") + " violated a rollback objective" + rollbackCause(exp)
 		return r
 	}
 	var candidates []string
@@ -230,6 +231,20 @@ func finalResult(exp *v2alpha1.Experiment) *FinalizeResult {
 		r.Reason += ": " + *a.WinnerAssessment.Message
 	}
 	return r
+}
+
+// rollbackCause names what the rollback objectives said, e.g. " (v2: error-rate: no data
+// (empty result): not satisfied)", so that the final message says why without the events.
+func rollbackCause(exp *v2alpha1.Experiment) string {
+	a := exp.Status.Analysis
+	if a == nil || a.VersionAssessments == nil {
+		return ""
+	}
+	reasons := analytics.RollbackReasons(exp, a.VersionAssessments.Data, a.VersionAssessments.Reasons)
+	if len(reasons) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(reasons, "; ") + ")"
 }
 
 func conditionText(c *v2alpha1.ExperimentCondition) string {
