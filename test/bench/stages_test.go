@@ -24,6 +24,7 @@ import (
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 	"github.com/iter8-tools/iter8-tekton/pkg/experiment"
 	"github.com/iter8-tools/iter8-tekton/pkg/metrics"
+	"github.com/iter8-tools/iter8-tekton/pkg/stagecmd"
 	"github.com/iter8-tools/iter8-tekton/test/harness"
 )
 
@@ -46,11 +47,25 @@ var sizes = []size{{1, 3}, {1, 10}, {1, 50}, {10, 3}, {10, 10}, {10, 50}, {50, 3
 func BenchmarkStages(b *testing.B) {
 	w := setup(b)
 	for _, s := range sizes {
-		b.Run(s.String(), func(b *testing.B) { benchStages(b, w, s) })
+		b.Run(s.String(), func(b *testing.B) { benchStages(b, w, s, w.run) })
 	}
 }
 
-func benchStages(b *testing.B, w *world, s size) {
+// BenchmarkStagesInProcess is BenchmarkStages with iterate and assess called in this
+// process (stagecmd.Run: flags, clients, the stage), for the sizes of the targets. Its
+// difference to BenchmarkStages is the cost of a process; run with -cpuprofile, it shows
+// where a stage's own time goes. It reports no RSS.
+func BenchmarkStagesInProcess(b *testing.B) {
+	w := setup(b)
+	for _, s := range []size{{1, 3}, {10, 10}} {
+		b.Run(s.String(), func(b *testing.B) { benchStages(b, w, s, w.runInProcess) })
+	}
+}
+
+// runner runs a stage against experiment ns/name.
+type runner func(ctx context.Context, stage, ns, name string, args ...string) (stageRun, error)
+
+func benchStages(b *testing.B, w *world, s size, run runner) {
 	ctx := context.Background()
 	ns := harness.Namespace(b, w.kube)
 	const name = "bench"
@@ -78,12 +93,12 @@ func benchStages(b *testing.B, w *world, s size) {
 		if k > iterationsPerLoop {
 			b.Fatalf("more than %d iterations: raise iterationsPerLoop", iterationsPerLoop)
 		}
-		r, err := w.run(ctx, "iterate", ns, name, "--iteration", fmt.Sprint(k), "--interval-seconds", "1")
+		r, err := run(ctx, "iterate", ns, name, "--iteration", fmt.Sprint(k), "--interval-seconds", "1")
 		if err != nil {
 			b.Fatal(err)
 		}
 		iter, iterRSS = append(iter, r.wall), max(iterRSS, r.maxRSS)
-		if r, err = w.run(ctx, "assess", ns, name, "--iteration", fmt.Sprint(k), "--interval-seconds", "1"); err != nil {
+		if r, err = run(ctx, "assess", ns, name, "--iteration", fmt.Sprint(k), "--interval-seconds", "1"); err != nil {
 			b.Fatal(err)
 		}
 		assess, assessRSS = append(assess, r.wall), max(assessRSS, r.maxRSS)
@@ -162,6 +177,22 @@ func (w *world) exec(ctx context.Context, stage string, args ...string) (stageRu
 		return stageRun{}, fmt.Errorf("reading the peak RSS of %s: %w", stage, err)
 	}
 	return stageRun{wall: wall, maxRSS: kib}, nil
+}
+
+// runInProcess is run with stagecmd.Run in this process; it measures no RSS.
+func (w *world) runInProcess(ctx context.Context, stage, ns, name string, args ...string) (stageRun, error) {
+	all := append([]string{"--kubeconfig", w.cp.Kubeconfig(), "--namespace", ns, "--experiment", name}, args...)
+	var out bytes.Buffer
+	start := time.Now()
+	err := stagecmd.Run(ctx, stage, all, &out, &out)
+	wall := time.Since(start)
+	if err != nil {
+		return stageRun{}, fmt.Errorf("%s %s: %w\n%s", stage, strings.Join(args, " "), err, out.String())
+	}
+	if strings.Contains(out.String(), "waiting") {
+		return stageRun{}, fmt.Errorf("%s %s waited for its slot:\n%s", stage, strings.Join(args, " "), out.String())
+	}
+	return stageRun{wall: wall}, nil
 }
 
 // backdate moves the experiment's start an hour back, so that the slot of every
