@@ -54,10 +54,17 @@ func Init(ctx context.Context, d *Deps) (*InitResult, error) {
 
 	now := metav1.NewTime(d.now())
 	exp, err = d.Store.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error {
-		if e.Status.InitTime != nil {
+		changed := e.Status.InitTime == nil
+		e.Status.InitializeStatus(now)
+		if c := e.Status.Condition(v2alpha1.ConditionFailed); c != nil && c.Status == corev1.ConditionTrue && c.Reason != nil && *c.Reason == v2alpha1.ReasonTargetWaiting {
+			// Giving up on a held target is the one failure a new run of init retries:
+			// left in place, the experiment would hold the target while Failed.
+			c.Status, c.Reason, c.Message, c.LastTransitionTime = corev1.ConditionFalse, nil, nil, &now
+			changed = true
+		}
+		if !changed {
 			return ErrNoChange
 		}
-		e.Status.InitializeStatus(now)
 		return nil
 	})
 	if err != nil {
