@@ -140,7 +140,15 @@ func TestTargetHeldByOne(t *testing.T) {
 	if s, r, _ := conditionOf(second, v2alpha1.ConditionTargetAcquired); s != corev1.ConditionTrue || r != v2alpha1.ReasonTargetAcquired {
 		t.Errorf("second's TargetAcquired after the first finalized = %s %s, want True TargetAcquired", s, r)
 	}
-	t.Logf("second after its re-run init: stage %s, conditions %s", second.Status.GetStage(), mustJSON(second.Status.Conditions))
+	if second.Status.GetStage() != v2alpha1.StageRunning || second.Status.IsTrue(v2alpha1.ConditionFailed) {
+		t.Fatalf("second after its re-run init: stage %s, conditions %s; want Running and not Failed", second.Status.GetStage(), mustJSON(second.Status.Conditions))
+	}
+	if k, res, err := e.runAll(t, nsB, "second", 1); err != nil || k != 2 || res["outcome"] != "Succeeded" {
+		t.Errorf("the second ran %d iterations, results %v, error %v; want 2, Succeeded and no error", k, res, err)
+	}
+	if got := vsWeights(t, e, nsA); !cmp.Equal([]int64{60, 40}, got) {
+		t.Errorf("weights after both experiments = %v, want 60/40: each moved the candidate up 10 twice", got)
+	}
 }
 
 // TestTargetWaitsForRelease: an init that waits long enough gets the target as soon as its
