@@ -43,6 +43,10 @@ func TestSeedMirroring(t *testing.T) {
 		{"revisionName": "sample-app-v2", "latestRevision": true, "percent": int64(0)},
 	}, "sample-app-v2")
 	expFile := filepath.Join(seed, "experiment.yaml")
+	// A fresh Experiment on a reused cluster: a completed one cannot run again.
+	if _, err := kubectl(ctx, nil, "delete", "--ignore-not-found", "-f", expFile); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := kubectl(ctx, nil, "apply", "-f", expFile); err != nil {
 		t.Fatal(err)
 	}
