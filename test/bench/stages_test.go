@@ -87,6 +87,7 @@ func benchStages(b *testing.B, w *world, s size, run runner) {
 	m := newMinimum(w)
 	var iter, assess, minimum, startup []time.Duration
 	var iterRSS, assessRSS, startupRSS int64
+	var statusBytes int
 	k := 0
 	for b.Loop() {
 		k++
@@ -111,6 +112,10 @@ func benchStages(b *testing.B, w *world, s size, run runner) {
 		startup, startupRSS = append(startup, r.wall), max(startupRSS, r.maxRSS)
 
 		u, qs := w.iterationQueries(b, ns, name, s, k)
+		if j, err := u.MarshalJSON(); err == nil {
+			// Every stage reads and writes the whole object: its size is part of the cost.
+			statusBytes = len(j)
+		}
 		d, err := m.run(ctx, qs, u, k)
 		if err != nil {
 			b.Fatal(err)
@@ -127,9 +132,10 @@ func benchStages(b *testing.B, w *world, s size, run runner) {
 	b.ReportMetric(float64(ma)/float64(mm), "assess-x-minimum")
 	b.ReportMetric(float64(iterRSS)/1024, "iterate-MB")
 	b.ReportMetric(float64(assessRSS)/1024, "assess-MB")
-	b.Logf("%s, %d queries, %d iterations: iterate %.0f ms (%.2fx minimum, %.1f MB peak RSS), assess %.0f ms (%.2fx, %.1f MB), minimum %.0f ms, start-up (iterate --help) %.0f ms (%.1f MB)",
+	b.ReportMetric(float64(statusBytes)/1024, "object-KiB")
+	b.Logf("%s, %d queries, %d iterations: iterate %.0f ms (%.2fx minimum, %.1f MB peak RSS), assess %.0f ms (%.2fx, %.1f MB), minimum %.0f ms, start-up (iterate --help) %.0f ms (%.1f MB), experiment object %d KiB",
 		s, s.versions*s.metrics, len(iter), ms(mi), float64(mi)/float64(mm), float64(iterRSS)/1024,
-		ms(ma), float64(ma)/float64(mm), float64(assessRSS)/1024, ms(mm), ms(ms0), float64(startupRSS)/1024)
+		ms(ma), float64(ma)/float64(mm), float64(assessRSS)/1024, ms(mm), ms(ms0), float64(startupRSS)/1024, statusBytes/1024)
 }
 
 // stageRun is one stage process: its wall time and peak resident set (KiB).
