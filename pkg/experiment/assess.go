@@ -118,6 +118,11 @@ func (d *Deps) applyWeights(ctx context.Context, exp *v2alpha1.Experiment, desir
 			"weights are %s but the experiment last set %s; someone else changed them, so the experiment stops and leaves them as they are",
 			formatWeights(observed), formatWeights(last)))
 	}
+	// The experiment may have been deleted since the decision was recorded: a deleted
+	// experiment moves no traffic.
+	if _, err := d.Store.Get(ctx); err != nil {
+		return nil, err
+	}
 	applied, err := d.Traffic.Apply(ctx, exp, observed, desired)
 	if errors.Is(err, traffic.ErrExternalChange) {
 		return nil, d.fail(ctx, v2alpha1.ReasonTrafficChangedExternally, err.Error())
