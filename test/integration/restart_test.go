@@ -546,3 +546,60 @@ func setVSWeights(t *testing.T, e *env, ns string, baseline, candidate int64) {
 		t.Fatalf("editing the VirtualService: %v", err)
 	}
 }
+
+// deletingStore deletes the experiment right after the status write del returns true for,
+// as a user running kubectl delete at that moment would.
+type deletingStore struct {
+	experiment.Store
+	del  func(*v2alpha1.Experiment) bool
+	gone func()
+}
+
+func (s deletingStore) UpdateStatus(ctx context.Context, mutate func(*v2alpha1.Experiment) error) (*v2alpha1.Experiment, error) {
+	exp, err := s.Store.UpdateStatus(ctx, mutate)
+	if err == nil && s.del(exp) {
+		s.gone()
+	}
+	return exp, err
+}
+
+// TestExperimentDeletedDuringAssess deletes the experiment after assess recorded its
+// decision and before it moved traffic: assess stops as for a deleted experiment, and
+// the traffic is not touched.
+func TestExperimentDeletedDuringAssess(t *testing.T) {
+	e := cluster(t)
+	ns := setupRestart(t, e)
+	if _, _, err := e.stage(t, stagecmd.StageInit, ns, "restart"); err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	if _, _, err := e.stage(t, stagecmd.StageIterate, ns, "restart", "--iteration", "1", "--interval-seconds", "1"); err != nil {
+		t.Fatalf("iterate 1: %v", err)
+	}
+	gen := vsGeneration(t, e, ns)
+	tc, err := traffic.NewClient(e.cp.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	d := &experiment.Deps{
+		Store: deletingStore{
+			Store: &experiment.ClusterStore{Dynamic: e.dyn, Kube: e.kube, Namespace: ns, Name: "restart", Component: "iter8-assess"},
+			del:   func(x *v2alpha1.Experiment) bool { return ptrValue(x.Status.AssessedIterations) == 1 },
+			gone: func() {
+				if err := e.dyn.Resource(v2alpha1.ExperimentResource).Namespace(ns).Delete(context.Background(), "restart", metav1.DeleteOptions{}); err != nil {
+					t.Errorf("deleting the experiment: %v", err)
+				}
+			},
+		},
+		Traffic: tc,
+		Log:     &log,
+	}
+	_, err = experiment.Assess(context.Background(), d, 1)
+	t.Logf("assess 1:\n%s", strings.TrimSpace(log.String()))
+	if !errors.Is(err, experiment.ErrGone) {
+		t.Errorf("assess 1 of an experiment deleted mid-way: error %v, want ErrGone (a clean exit)", err)
+	}
+	if got := vsGeneration(t, e, ns); got != gen {
+		t.Errorf("assess patched the VirtualService after the experiment was deleted (generation %d -> %d, weights %v)", gen, got, vsWeights(t, e, ns))
+	}
+}
