@@ -245,6 +245,13 @@ profile, and writes only its result files.
 
 ` + "```yaml" + `
 {{.Sample}}` + "```" + `
+
+## Tests
+
+` + "`tests/`" + ` runs the stages' one-iteration loop (init-experiment, iterate, assess, finalize) on a
+made-up Conformance Experiment without criteria (` + "`tests/resources.yaml`" + `), because no stage runs
+without the ones before it. It expects ` + "`kubectl apply -k config/`" + ` in the namespace and the image
+param pointing at a pullable stages image; ` + "`make e2e`" + ` runs it on a local node.
 `))
 
 func taskReadme(t *v1.Task) ([]byte, error) {
@@ -335,6 +342,13 @@ kubectl apply -f experiment.yaml
 kubectl create -f catalog/pipeline/iter8-experiment/samples/mirroring-pipelinerun.yaml
 kubectl get experiment mirroring -w
 ` + "```" + `
+
+## Tests
+
+` + "`tests/`" + ` runs this Pipeline on a made-up one-iteration Conformance Experiment without criteria
+(` + "`tests/resources.yaml`" + `); it ends ` + "`Completed`" + ` (the later iterations are skipped). It expects
+` + "`kubectl apply -k config/`" + ` in the namespace and the image param pointing at a pullable stages
+image; ` + "`make e2e`" + ` runs it on a local node.
 `))
 
 func pipelineReadme(p *v1.Pipeline, sample *v1.PipelineRun) ([]byte, error) {
