@@ -2,13 +2,21 @@ package integration
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/experiment"
 	"github.com/iter8-tools/iter8-tekton/test/harness"
 )
 
@@ -288,4 +296,190 @@ func TestFaultPrometheusDown(t *testing.T) {
 		w.rollbackAt = 1
 		checkFault(t, e, ns, "faulty", r, w)
 	})
+}
+
+// healthyRun checks what a healthy 3-iteration progressive Canary of the sample-app
+// VirtualService leaves behind, however the API server misbehaved on the way: the candidate
+// won, every iteration was measured and assessed once, the traffic is where the stages
+// last set it and the status says so.
+func healthyRun(t *testing.T, e *env, ns, name string, r *run) {
+	t.Helper()
+	if r.iterations != 3 {
+		t.Errorf("ran %d iterations, want 3", r.iterations)
+	}
+	if r.finalErr != nil {
+		t.Errorf("finalize: %v", r.finalErr)
+	}
+	if diff := cmp.Diff(map[string]string{"outcome": "Succeeded", "winner": "sample-app-v2", "recommended": "sample-app-v2"}, r.final); diff != "" {
+		t.Errorf("finalize results (-want +got):\n%s", diff)
+	}
+	exp := e.get(t, ns, name)
+	if got := exp.Status.GetCompletedIterations(); got != 3 {
+		t.Errorf("completedIterations %d, want 3", got)
+	}
+	if exp.Status.AssessedIterations == nil || *exp.Status.AssessedIterations != 3 {
+		t.Errorf("assessedIterations %v, want 3", exp.Status.AssessedIterations)
+	}
+	if got := vsWeights(t, e, ns); !cmp.Equal(got, []int64{70, 30}) {
+		t.Errorf("traffic %v, want [70 30]", got)
+	}
+	if diff := cmp.Diff([]v2alpha1.WeightData{{Name: "sample-app-v1", Value: 70}, {Name: "sample-app-v2", Value: 30}}, exp.Status.CurrentWeightDistribution); diff != "" {
+		t.Errorf("currentWeightDistribution (-want +got):\n%s", diff)
+	}
+	if exp.Status.GetStage() != v2alpha1.StageCompleted || !exp.Status.IsTrue(v2alpha1.ConditionCompleted) || exp.Status.IsTrue(v2alpha1.ConditionFailed) {
+		t.Errorf("stage %s, conditions %s; want Completed and not Failed", exp.Status.GetStage(), mustJSON(exp.Status.Conditions))
+	}
+	// One event per iteration: no iteration was counted twice.
+	evs, err := e.kube.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var iterations []string
+	for _, ev := range evs.Items {
+		if ev.Reason == v2alpha1.ReasonIterationUpdate {
+			iterations = append(iterations, ev.Message)
+		}
+	}
+	sort.Strings(iterations)
+	if diff := cmp.Diff([]string{"Completed Iteration 1", "Completed Iteration 2", "Completed Iteration 3"}, iterations); diff != "" {
+		t.Errorf("iteration events (-want +got):\n%s", diff)
+	}
+}
+
+// TestTransientAPIErrors runs every stage through a proxy that fails every other request
+// to the experiments resource, so that every read and every write fails once before it
+// succeeds: the stages retry and the experiment ends as if the API server were healthy.
+func TestTransientAPIErrors(t *testing.T) {
+	e := cluster(t)
+	for _, fault := range []apiFault{apiFault503, apiFault500, apiFaultTimeout, apiFaultLost, apiFaultReset} {
+		t.Run(string(fault), func(t *testing.T) {
+			t.Parallel()
+			ns := namespace(t, e)
+			istioVS(t, e, ns, 100, 0)
+			e.apply(t, ns, mockMetric(t, "latency", map[string]string{"sample-app-v1": "10", "sample-app-v2": "12"}))
+			e.apply(t, ns, yamlObject(t, faultExperiment(t, ns, "transient", 3, false)))
+			p := &apiProxy{fault: fault, pick: func(n int, _ *http.Request) bool { return n%2 == 1 }}
+			kubeconfig := p.start(t, e.cp.Config(), ns)
+
+			r := e.runStages(t, ns, "transient", nil, "--kubeconfig", kubeconfig)
+			healthyRun(t, e, ns, "transient", r)
+			requests, injected, codes := p.counts()
+			t.Logf("%d requests to experiments, %d faults injected; answers from the API server: %v", requests, injected, codes)
+			// 8 stages, each reading the experiment at least once.
+			if injected < 8 {
+				t.Errorf("%d faults injected, want at least one per stage", injected)
+			}
+		})
+	}
+}
+
+// TestConflictConcurrentWriter runs every stage while two other writers change the same
+// experiment: one in a loop (an annotation), one right before every other status write
+// of the stages (a condition of its own, so that the stage's write conflicts). The stages
+// re-apply their changes on the new object: both writers' changes and the stages' survive.
+func TestConflictConcurrentWriter(t *testing.T) {
+	e := cluster(t)
+	ns := namespace(t, e)
+	istioVS(t, e, ns, 100, 0)
+	e.apply(t, ns, mockMetric(t, "latency", map[string]string{"sample-app-v1": "10", "sample-app-v2": "12"}))
+	e.apply(t, ns, yamlObject(t, faultExperiment(t, ns, "conflict", 3, false)))
+	res := e.dyn.Resource(v2alpha1.ExperimentResource).Namespace(ns)
+	ctx := context.Background()
+
+	const checkType = v2alpha1.ExperimentConditionType("ExternalCheck")
+	var mu sync.Mutex
+	statusWrites, interfered := 0, 0
+	p := &apiProxy{
+		pick: func(_ int, r *http.Request) bool {
+			if r.Method != http.MethodPut || !strings.HasSuffix(r.URL.Path, "/status") {
+				return false
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			statusWrites++
+			return statusWrites%2 == 1
+		},
+		before: func(*http.Request) {
+			mu.Lock()
+			interfered++
+			msg := fmt.Sprintf("check %d", interfered)
+			mu.Unlock()
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				u, err := res.Get(ctx, "conflict", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				exp, err := experiment.FromUnstructured(u)
+				if err != nil {
+					return err
+				}
+				exp.Status.MarkCondition(checkType, corev1.ConditionTrue, "Checked", msg, metav1.Now())
+				if u, err = experiment.ToUnstructured(exp); err != nil {
+					return err
+				}
+				_, err = res.UpdateStatus(ctx, u, metav1.UpdateOptions{FieldManager: "other-controller"})
+				return err
+			})
+			if err != nil {
+				t.Errorf("the other controller's status write: %v", err)
+			}
+		},
+	}
+	kubeconfig := p.start(t, e.cp.Config(), ns)
+
+	// The looping writer annotates the experiment until the stages are done.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	lastAnnotation := 0
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n := 1; ; n++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				u, err := res.Get(ctx, "conflict", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				a := u.GetAnnotations()
+				if a == nil {
+					a = map[string]string{}
+				}
+				a["example.com/writes"] = fmt.Sprint(n)
+				u.SetAnnotations(a)
+				_, err = res.Update(ctx, u, metav1.UpdateOptions{FieldManager: "annotator"})
+				return err
+			})
+			if err != nil {
+				t.Errorf("the annotator's write %d: %v", n, err)
+				return
+			}
+			lastAnnotation = n
+		}
+	}()
+
+	r := e.runStages(t, ns, "conflict", nil, "--kubeconfig", kubeconfig)
+	close(stop)
+	wg.Wait()
+
+	healthyRun(t, e, ns, "conflict", r)
+	exp := e.get(t, ns, "conflict")
+	if got, want := exp.Annotations["example.com/writes"], fmt.Sprint(lastAnnotation); got != want {
+		t.Errorf("annotation %q, want the annotator's last write %q", got, want)
+	}
+	mu.Lock()
+	wantMsg := fmt.Sprintf("check %d", interfered)
+	mu.Unlock()
+	if status, reason, msg := conditionOf(exp, checkType); status != corev1.ConditionTrue || reason != "Checked" || msg != wantMsg {
+		t.Errorf("the other controller's condition is %s %s %q, want True Checked %q", status, reason, msg, wantMsg)
+	}
+	_, _, codes := p.counts()
+	t.Logf("%d stage status writes, %d interfered with; annotator wrote %d times; answers: %v", statusWrites, interfered, lastAnnotation, codes)
+	if codes["PUT 409"] < interfered || interfered < 4 {
+		t.Errorf("%d conflicts for %d interfering writes, want a conflict for each, and at least 4", codes["PUT 409"], interfered)
+	}
 }
