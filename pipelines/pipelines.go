@@ -107,12 +107,12 @@ generates a PipelineRun sized to any Experiment.`, n, n),
 		}, {
 			Name:        tasks.ResultOutcome,
 			Type:        v1.ResultsTypeString,
-			Description: "Succeeded, RolledBack or Failed (missing when finalize itself failed).",
+			Description: "Succeeded when the Experiment achieved its aim. Tekton emits no result of a failed task, so it is missing when finalize failed, which includes a rollback or a failed Experiment (finalize exits 3): the finalize TaskRun's outcome result and the Experiment's status say why.",
 			Value:       *v1.NewStructuredValues(resultRef("finally", TaskFinalize, tasks.ResultOutcome)),
 		}, {
 			Name:        tasks.ResultRecommended,
 			Type:        v1.ResultsTypeString,
-			Description: "The version recommended for promotion.",
+			Description: "The version recommended for promotion (missing when finalize failed, like outcome).",
 			Value:       *v1.NewStructuredValues(resultRef("finally", TaskFinalize, tasks.ResultRecommended)),
 		}},
 	}

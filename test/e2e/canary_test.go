@@ -168,6 +168,16 @@ spec:
 		}
 	}
 
+	// Tekton emits no result of a failed task: the Pipeline's outcome is missing, as its
+	// description says, and the finalize TaskRun's outcome (above) says why.
+	results := map[string]string{}
+	for _, r := range pr.Status.Results {
+		results[r.Name] = r.Value.StringVal
+	}
+	if d := cmp.Diff(map[string]string{"iterations": "5"}, results); d != "" {
+		t.Errorf("PipelineRun results (-want +got):\n%s", d)
+	}
+
 	exp := getExperiment(t, ns, "canary")
 	if got := exp.Status.GetCompletedIterations(); got != 1 {
 		t.Errorf("completedIterations = %d, want 1", got)
