@@ -130,8 +130,10 @@ func benchStages(b *testing.B, w *world, s size, run runner) {
 	b.ReportMetric(ms(ma), "assess-ms")
 	b.ReportMetric(float64(mi)/float64(mm), "iterate-x-minimum")
 	b.ReportMetric(float64(ma)/float64(mm), "assess-x-minimum")
-	b.ReportMetric(float64(iterRSS)/1024, "iterate-MiB")
-	b.ReportMetric(float64(assessRSS)/1024, "assess-MiB")
+	if iterRSS > 0 { // in-process runs measure none
+		b.ReportMetric(float64(iterRSS)/1024, "iterate-MiB")
+		b.ReportMetric(float64(assessRSS)/1024, "assess-MiB")
+	}
 	b.ReportMetric(float64(statusBytes)/1024, "object-KiB")
 	b.Logf("%s, %d queries, %d iterations: iterate %.0f ms (%.2fx minimum, %.1f MiB peak RSS), assess %.0f ms (%.2fx, %.1f MiB), minimum %.0f ms, start-up (iterate --help) %.0f ms (%.1f MiB), experiment object %d KiB",
 		s, s.versions*s.metrics, len(iter), ms(mi), float64(mi)/float64(mm), float64(iterRSS)/1024,
