@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -11,11 +12,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
 	"github.com/iter8-tools/iter8-tekton/pipelines"
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 	"github.com/iter8-tools/iter8-tekton/pkg/tekton"
+	"github.com/iter8-tools/iter8-tekton/tasks"
 )
 
 // TestPipelineShape runs the generated Pipeline and the installed catalog Pipeline through
@@ -170,5 +174,53 @@ func TestPipelineShape(t *testing.T) {
 				logTaskRuns(t, ns, names[i])
 			}
 		})
+	}
+}
+
+// TestTaskRunDefaults runs a Task alone with only its required params, as the catalog's
+// samples do: the namespace param defaults to the TaskRun's namespace.
+func TestTaskRunDefaults(t *testing.T) {
+	const ns = "default"
+	tr := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "tekton.dev/v1", "kind": "TaskRun",
+		"metadata": map[string]any{"generateName": "defaults-", "namespace": ns},
+		"spec": map[string]any{
+			"taskRef":            map[string]any{"name": tasks.InitExperiment},
+			"serviceAccountName": tekton.ServiceAccount,
+			"params": []any{
+				map[string]any{"name": "experiment", "value": "defaults-stop1"},
+				map[string]any{"name": "image", "value": fakeImage},
+				map[string]any{"name": "image-pull-policy", "value": "Never"},
+			},
+		},
+	}}
+	created, err := cluster.dyn.Resource(taskRunGVR).Namespace(ns).Create(context.Background(), tr, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		u, err := cluster.dyn.Resource(taskRunGVR).Namespace(ns).Get(context.Background(), created.GetName(), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got v1.TaskRun
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &got); err != nil {
+			t.Fatal(err)
+		}
+		if s := trStatus(&got); s != "Unknown" && s != "Running" {
+			if s != "Succeeded" {
+				t.Fatalf("TaskRun %s: %s", got.Name, s)
+			}
+			want := "namespace=default uid=65532 readonly=true"
+			if r := trResults(&got)["target"]; r != want {
+				t.Errorf("init-experiment saw %q, want %q", r, want)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("TaskRun %s not done", got.Name)
+		}
+		time.Sleep(2 * time.Second)
 	}
 }
