@@ -21,10 +21,12 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--tag REF] [--out FILE]" >&2; exit 2 ;;
   esac
 done
-case "$TAG" in
-  *:latest|*@*) ;;
+# A fixed tag: "latest" (or none) makes a kubelet pull the image instead of using the
+# imported one.
+case "${TAG##*/}" in
+  *:latest|*@*) echo "images.sh: $TAG: use a fixed tag, not latest or a digest" >&2; exit 2 ;;
   *:*) ;;
-  *) echo "images.sh: $TAG has no tag; use a fixed one (never latest)" >&2; exit 2 ;;
+  *) echo "images.sh: $TAG has no tag; use a fixed one" >&2; exit 2 ;;
 esac
 
 GO=${GO:-go}
