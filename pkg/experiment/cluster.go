@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
@@ -24,7 +24,9 @@ import (
 // the status subresource with optimistic concurrency.
 type ClusterStore struct {
 	Dynamic   dynamic.Interface
-	Kube      kubernetes.Interface // for events; may be nil
+	// Events records events; nil records none. Only the core/v1 client: the whole
+	// clientset would add some 10 MB to every stage binary.
+	Events    corev1client.EventsGetter
 	Namespace string
 	Name      string
 	// Component is the source of the events, e.g. "iter8-iterate".
@@ -118,7 +120,7 @@ func (s *ClusterStore) update(ctx context.Context, mutate func(*v2alpha1.Experim
 
 // Event records a Kubernetes event; failures to record are not the experiment's failures.
 func (s *ClusterStore) Event(ctx context.Context, exp *v2alpha1.Experiment, eventType, reason, message string) {
-	if s.Kube == nil || exp == nil {
+	if s.Events == nil || exp == nil {
 		return
 	}
 	now := metav1.NewTime(time.Now())
@@ -133,7 +135,7 @@ func (s *ClusterStore) Event(ctx context.Context, exp *v2alpha1.Experiment, even
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,
 		ReportingController: "iter8.tools/" + s.Component, ReportingInstance: s.Component,
 	}
-	_, _ = s.Kube.CoreV1().Events(exp.Namespace).Create(ctx, ev, metav1.CreateOptions{})
+	_, _ = s.Events.Events(exp.Namespace).Create(ctx, ev, metav1.CreateOptions{})
 }
 
 // Contenders lists the experiments of every namespace that name target.

@@ -16,7 +16,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/discovery"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -252,16 +253,22 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 	if err != nil {
 		return nil, fmt.Errorf("creating the dynamic client: %w", err)
 	}
-	kube, err := kubernetes.NewForConfig(cfg)
+	// The core/v1 client alone (Secrets, Events): the whole clientset would add some 10 MB
+	// to every stage binary.
+	core, err := corev1client.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the discovery client: %w", err)
 	}
 	tc, err := traffic.NewClient(cfg)
 	if err != nil {
 		return nil, err
 	}
 	secrets := func(ctx context.Context, namespace, name string) (map[string][]byte, error) {
-		s, err := kube.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+		s, err := core.Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("reading secret %s/%s: %w", namespace, name, err)
 		}
@@ -269,9 +276,9 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 	}
 	collector := &metrics.Collector{PrometheusURL: o.prometheusURL, Secrets: secrets, SecretNamespace: ns}
 	// common/readiness takes kubectl's kinds, short names included (ksvc, deploy).
-	env := actions.Env{Dynamic: dyn, Mapper: actions.NewMapper(kube.Discovery()), Secrets: secrets, Out: log, Collect: experiment.CollectBuiltin}
+	env := actions.Env{Dynamic: dyn, Mapper: actions.NewMapper(disc), Secrets: secrets, Out: log, Collect: experiment.CollectBuiltin}
 	d := &experiment.Deps{
-		Store:            &experiment.ClusterStore{Dynamic: dyn, Kube: kube, Namespace: ns, Name: o.experiment, Component: "iter8-" + stage},
+		Store:            &experiment.ClusterStore{Dynamic: dyn, Events: core, Namespace: ns, Name: o.experiment, Component: "iter8-" + stage},
 		Metrics:          experiment.ClusterMetrics{Dynamic: dyn},
 		MetricNamespaces: splitList(o.metricNamespaces),
 		Measure:          experiment.MeasureWith(collector, metav1.Now),
