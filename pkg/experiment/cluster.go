@@ -23,7 +23,7 @@ import (
 // ClusterStore keeps the experiment in a Kubernetes cluster and writes its status through
 // the status subresource with optimistic concurrency.
 type ClusterStore struct {
-	Dynamic   dynamic.Interface
+	Dynamic dynamic.Interface
 	// Events records events; nil records none. Only the core/v1 client: the whole
 	// clientset would add some 10 MB to every stage binary.
 	Events    corev1client.EventsGetter
