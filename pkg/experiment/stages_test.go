@@ -1,0 +1,259 @@
+package experiment
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+)
+
+// memTraffic keeps weights in memory and counts the changes applied.
+type memTraffic struct {
+	weights map[string]int32
+	applies int
+}
+
+func (m *memTraffic) Observe(_ context.Context, exp *v2alpha1.Experiment) ([]v2alpha1.WeightData, error) {
+	var out []v2alpha1.WeightData
+	for _, v := range exp.Spec.VersionNames() {
+		out = append(out, v2alpha1.WeightData{Name: v, Value: m.weights[v]})
+	}
+	return out, nil
+}
+
+func (m *memTraffic) Apply(ctx context.Context, exp *v2alpha1.Experiment, _, desired []v2alpha1.WeightData) ([]v2alpha1.WeightData, error) {
+	m.applies++
+	for _, w := range desired {
+		m.weights[w.Name] = w.Value
+	}
+	return m.Observe(ctx, exp)
+}
+
+const canaryYAML = `
+apiVersion: iter8.tools/v2alpha2
+kind: Experiment
+metadata: {name: canary, namespace: default}
+spec:
+  target: default/app
+  strategy:
+    testingPattern: Canary
+    weights: {maxCandidateWeight: 30, maxCandidateWeightIncrement: 10}
+  criteria:
+    objectives:
+    - {metric: latency, upperLimit: 50, rollback_on_failure: true}
+  duration: {intervalSeconds: 1, iterationsPerLoop: 4}
+  versionInfo:
+    baseline:
+      name: v1
+      weightObjRef: {apiVersion: v1, kind: ConfigMap, name: w, fieldPath: ".data.v1"}
+    candidates:
+    - name: v2
+      weightObjRef: {apiVersion: v1, kind: ConfigMap, name: w, fieldPath: ".data.v2"}
+`
+
+// testDeps runs the stages on a file store with latency values chosen per iteration.
+func testDeps(t *testing.T, yaml string, latency func(k int32, version string) float64) (*Deps, *FileStore, *memTraffic) {
+	t.Helper()
+	exp, err := v2alpha1.DecodeExperiment([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := NewFileStore(exp, "")
+	metrics := LocalMetrics{}
+	metrics.Add(&v2alpha1.Metric{ObjectMeta: metav1.ObjectMeta{Name: "latency", Namespace: "default"}, Spec: v2alpha1.MetricSpec{Mock: []v2alpha1.NamedLevel{{Name: "v1", Level: *v2alpha1.NewNumber(1)}}}})
+	tr := &memTraffic{weights: map[string]int32{"v1": 100, "v2": 0}}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	d := &Deps{
+		Store:   store,
+		Metrics: metrics,
+		Traffic: tr,
+		Measure: func(_ context.Context, e *v2alpha1.Experiment) (*v2alpha1.AggregatedMetricsAnalysis, error) {
+			k := e.Status.GetCompletedIterations() + 1
+			data := map[string]v2alpha1.AggregatedMetricsVersionData{}
+			for _, v := range e.Spec.VersionNames() {
+				data[v] = v2alpha1.AggregatedMetricsVersionData{Value: v2alpha1.NewNumber(latency(k, v)), State: v2alpha1.MetricStateValue}
+			}
+			return &v2alpha1.AggregatedMetricsAnalysis{Data: map[string]v2alpha1.AggregatedMetricsData{"latency": {Data: data}}}, nil
+		},
+		Now:   func() time.Time { return now },
+		Sleep: func(context.Context, time.Duration) error { return nil },
+	}
+	return d, store, tr
+}
+
+// pipeline runs the stages like the Pipeline does and returns the weights after each assess.
+func pipeline(t *testing.T, d *Deps) ([][]int32, *FinalizeResult) {
+	t.Helper()
+	ctx := context.Background()
+	tr := d.Traffic.(*memTraffic)
+	if _, err := Init(ctx, d); err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	var seen [][]int32
+	for k := int32(1); ; k++ {
+		if _, err := Iterate(ctx, d, k); err != nil {
+			t.Fatalf("iterate %d: %v", k, err)
+		}
+		r, err := Assess(ctx, d, k)
+		if err != nil {
+			t.Fatalf("assess %d: %v", k, err)
+		}
+		seen = append(seen, []int32{tr.weights["v1"], tr.weights["v2"]})
+		if !r.Continue {
+			break
+		}
+	}
+	res, err := Finalize(ctx, d, "Succeeded")
+	if err != nil {
+		t.Fatalf("finalize: %v", err)
+	}
+	seen = append(seen, []int32{tr.weights["v1"], tr.weights["v2"]})
+	return seen, res
+}
+
+func TestCanaryProgressive(t *testing.T) {
+	d, store, _ := testDeps(t, canaryYAML, func(int32, string) float64 { return 10 })
+	seen, res := pipeline(t, d)
+	if diff := cmp.Diff([][]int32{{90, 10}, {80, 20}, {70, 30}, {70, 30}, {70, 30}}, seen); diff != "" {
+		t.Errorf("weights (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(&FinalizeResult{Outcome: OutcomeSucceeded, Winner: "v2", Recommended: "v2", AimAchieved: true}, res); diff != "" {
+		t.Errorf("finalize (-want +got):\n%s", diff)
+	}
+	exp, _ := store.Get(context.Background())
+	if got := exp.Status.GetStage(); got != v2alpha1.StageCompleted {
+		t.Errorf("stage = %s", got)
+	}
+	if c := exp.Status.Condition(v2alpha1.ConditionTargetAcquired); c == nil || c.Status != corev1.ConditionFalse {
+		t.Errorf("the target was not released: %+v", c)
+	}
+}
+
+func TestCanaryRollbackRestoresBaseline(t *testing.T) {
+	// Healthy for two iterations, then the candidate breaks its rollback objective.
+	d, store, _ := testDeps(t, canaryYAML, func(k int32, v string) float64 {
+		if v == "v2" && k == 3 {
+			return 80
+		}
+		return 10
+	})
+	seen, res := pipeline(t, d)
+	if diff := cmp.Diff([][]int32{{90, 10}, {80, 20}, {80, 20}, {100, 0}}, seen); diff != "" {
+		t.Errorf("weights (-want +got):\n%s", diff)
+	}
+	if res.Outcome != OutcomeRolledBack || res.AimAchieved || res.Recommended != "v1" {
+		t.Errorf("finalize = %+v, want RolledBack with v1 recommended", res)
+	}
+	exp, _ := store.Get(context.Background())
+	if diff := cmp.Diff([]string{"v2"}, exp.Status.RolledBack); diff != "" {
+		t.Errorf("rolledBack (-want +got):\n%s", diff)
+	}
+	if got := exp.Status.GetCompletedIterations(); got != 3 {
+		t.Errorf("completed iterations = %d, want the experiment to stop at 3", got)
+	}
+}
+
+func TestStagesAreIdempotent(t *testing.T) {
+	ctx := context.Background()
+	d, store, tr := testDeps(t, canaryYAML, func(int32, string) float64 { return 10 })
+	if _, err := Init(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Init(ctx, d); err != nil { // a re-run of a running experiment's init
+		t.Fatalf("init again: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := Iterate(ctx, d, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Assess(ctx, d, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exp, _ := store.Get(ctx)
+	if got := exp.Status.GetCompletedIterations(); got != 1 {
+		t.Errorf("completed iterations = %d after iteration 1 twice", got)
+	}
+	if tr.applies != 1 || tr.weights["v2"] != 10 {
+		t.Errorf("weights applied %d times, candidate at %d; want once, at 10", tr.applies, tr.weights["v2"])
+	}
+	// Out of order: iteration 3 before 2.
+	if _, err := Iterate(ctx, d, 3); err == nil || !strings.Contains(err.Error(), "1 iterations are complete") {
+		t.Errorf("iterate 3 after 1: %v, want an out-of-order error", err)
+	}
+	first, err := Finalize(ctx, d, "Failed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Finalize(ctx, d, "Failed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(first, again); diff != "" {
+		t.Errorf("finalize again (-first +again):\n%s", diff)
+	}
+	if first.Outcome != OutcomeFailed || !strings.Contains(first.Reason, "ended after 1 of 4 iterations") {
+		t.Errorf("finalize after 1 of 4 iterations = %+v", first)
+	}
+	if tr.weights["v1"] != 100 {
+		t.Errorf("traffic not restored to the baseline after a failure: %v", tr.weights)
+	}
+}
+
+func TestInitRefusesInvalidExperiment(t *testing.T) {
+	ctx := context.Background()
+	bad := strings.Replace(canaryYAML, "upperLimit: 50", `upperLimit: "fast"`, 1)
+	d, store, tr := testDeps(t, bad, func(int32, string) float64 { return 10 })
+	_, err := Init(ctx, d)
+	var se *StageError
+	if !errors.As(err, &se) || se.Reason != v2alpha1.ReasonInvalidExperiment || !strings.Contains(se.Message, "spec.criteria.objectives[0].upperLimit") {
+		t.Fatalf("init = %v, want InvalidExperiment naming spec.criteria.objectives[0].upperLimit", err)
+	}
+	res, err := Finalize(ctx, d, "Failed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, _ := store.Get(ctx)
+	if res.Outcome != OutcomeFailed || !exp.Status.IsTrue(v2alpha1.ConditionFailed) || exp.Status.GetStage() != v2alpha1.StageCompleted {
+		t.Errorf("finalize = %+v, status %+v", res, exp.Status)
+	}
+	if tr.applies != 0 {
+		t.Errorf("traffic changed %d times for an experiment that never started", tr.applies)
+	}
+}
+
+func TestUnavailableMetricIsNamed(t *testing.T) {
+	d, _, _ := testDeps(t, strings.Replace(canaryYAML, "metric: latency", "metric: iter8-knative/latency", 1), func(int32, string) float64 { return 10 })
+	_, err := Init(context.Background(), d)
+	var se *StageError
+	if !errors.As(err, &se) || se.Reason != v2alpha1.ReasonMetricUnavailable || !strings.Contains(se.Message, "iter8-knative/latency") {
+		t.Fatalf("init = %v, want MetricUnavailable naming iter8-knative/latency", err)
+	}
+}
+
+func TestSameWeights(t *testing.T) {
+	w := func(a, b int32) []v2alpha1.WeightData {
+		return []v2alpha1.WeightData{{Name: "v1", Value: a}, {Name: "v2", Value: b}}
+	}
+	for _, tc := range []struct {
+		a, b []v2alpha1.WeightData
+		want bool
+	}{
+		{w(100, 0), w(100, 0), true},
+		{w(100, 0), []v2alpha1.WeightData{{Name: "v2", Value: 0}, {Name: "v1", Value: 100}}, true},
+		{w(100, 0), w(90, 10), false},
+		{w(100, 0), w(100, 0)[:1], false},
+		{nil, nil, true},
+	} {
+		if got := sameWeights(tc.a, tc.b); got != tc.want {
+			t.Errorf("sameWeights(%v, %v) = %t, want %t", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
