@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -205,6 +206,18 @@ spec:
 	wg.Wait()
 	t.Logf("%d experiments of %d iterations, at most %d stages at once: %s", loadExperiments, loadIterations, loadStages, time.Since(start).Round(time.Millisecond))
 
+	// One iteration event per iteration and experiment: none was counted twice.
+	evs, err := e.kube.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iterationEvents := map[string][]string{}
+	for _, ev := range evs.Items {
+		if ev.Reason == v2alpha1.ReasonIterationUpdate {
+			iterationEvents[ev.InvolvedObject.Name] = append(iterationEvents[ev.InvolvedObject.Name], ev.Message)
+		}
+	}
+
 	for i, o := range outcomes {
 		name := fmt.Sprintf("load-%d", i)
 		exp := e.get(t, ns, name)
@@ -250,6 +263,15 @@ spec:
 		}
 		if exp.Status.AssessedIterations == nil || *exp.Status.AssessedIterations != int32(want.Iterations) {
 			t.Errorf("%s: assessedIterations %v, want %d", name, exp.Status.AssessedIterations, want.Iterations)
+		}
+		var wantEvents []string
+		for k := 1; k <= want.Iterations; k++ {
+			wantEvents = append(wantEvents, fmt.Sprintf("Completed Iteration %d", k))
+		}
+		gotEvents := iterationEvents[name]
+		sort.Strings(gotEvents)
+		if diff := cmp.Diff(wantEvents, gotEvents); diff != "" {
+			t.Errorf("%s: iteration events (-want +got):\n%s", name, diff)
 		}
 		// Every version's value is its own, from this experiment's queries.
 		for v, level := range map[string]string{fmt.Sprintf("app-%d-v1", i): "7", fmt.Sprintf("app-%d-v2", i): map[bool]string{true: "80", false: "9"}[rollsBack(i)]} {
