@@ -227,8 +227,18 @@ func (tr killableTraffic) Apply(ctx context.Context, exp *v2alpha1.Experiment, o
 }
 
 // assessKilled runs assess k with the real store and traffic client, killed at the point
-// k says.
+// ks says.
 func (e *env) assessKilled(t *testing.T, ks *killSwitch, ns, name string, k int32) {
+	t.Helper()
+	e.stageKilled(t, ks, ns, name, fmt.Sprintf("assess %d", k), func(ctx context.Context, d *experiment.Deps) error {
+		_, err := experiment.Assess(ctx, d, k)
+		return err
+	})
+}
+
+// stageKilled runs a stage function with the real store and traffic client, killed at the
+// point ks says.
+func (e *env) stageKilled(t *testing.T, ks *killSwitch, ns, name, stage string, run func(context.Context, *experiment.Deps) error) {
 	t.Helper()
 	tc, err := traffic.NewClient(e.cp.Config())
 	if err != nil {
@@ -236,19 +246,19 @@ func (e *env) assessKilled(t *testing.T, ks *killSwitch, ns, name string, k int3
 	}
 	var log bytes.Buffer
 	d := &experiment.Deps{
-		Store:   killableStore{Store: &experiment.ClusterStore{Dynamic: dynamic.NewForConfigOrDie(e.cp.Config()), Events: e.kube.CoreV1(), Namespace: ns, Name: name, Component: "iter8-assess"}, k: ks},
+		Store:   killableStore{Store: &experiment.ClusterStore{Dynamic: dynamic.NewForConfigOrDie(e.cp.Config()), Events: e.kube.CoreV1(), Namespace: ns, Name: name, Component: "iter8-test"}, k: ks},
 		Traffic: killableTraffic{Traffic: tc, k: ks},
 		Log:     &log,
 	}
-	_, err = experiment.Assess(context.Background(), d, k)
-	t.Logf("assess %d (killed):\n%s", k, strings.TrimSpace(log.String()))
+	err = run(context.Background(), d)
+	t.Logf("%s (killed):\n%s", stage, strings.TrimSpace(log.String()))
 	if !ks.dead() {
-		t.Fatalf("assess %d ran to its end (error %v); it was to be killed", k, err)
+		t.Fatalf("%s ran to its end (error %v); it was to be killed", stage, err)
 	}
 	// The dying stage may still try to record the failure of its next step; that write
 	// never reaches the API server either.
 	if err == nil || !strings.Contains(err.Error(), errKilled.Error()) {
-		t.Fatalf("killed assess %d returned %v, want the kill", k, err)
+		t.Fatalf("killed %s returned %v, want the kill", stage, err)
 	}
 }
 
@@ -388,7 +398,16 @@ func TestRestartIdempotent(t *testing.T) {
 	}
 	got.weights = append(got.weights, vsWeights(t, e, ns))
 
-	// (f) finalize twice: the second reports the same and writes nothing.
+	// (f) finalize killed once it marked the experiment Finishing, then run again, then
+	// once more: the last reports the same and writes nothing.
+	e.stageKilled(t, &killSwitch{afterWrite: func(x *v2alpha1.Experiment) bool { return x.Status.GetStage() == v2alpha1.StageFinishing }}, ns, "restart", "finalize",
+		func(ctx context.Context, d *experiment.Deps) error {
+			_, err := experiment.Finalize(ctx, d, "Succeeded")
+			return err
+		})
+	if got := e.get(t, ns, "restart").Status.GetStage(); got != v2alpha1.StageFinishing {
+		t.Fatalf("stage after the killed finalize = %s, want Finishing", got)
+	}
 	res, _, err := e.stage(t, stagecmd.StageFinalize, ns, "restart", "--pipeline-status", "Succeeded")
 	if err != nil {
 		t.Fatalf("finalize: %v", err)
