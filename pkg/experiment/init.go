@@ -306,7 +306,9 @@ func (d *Deps) acquireTarget(ctx context.Context, exp *v2alpha1.Experiment) erro
 	if poll <= 0 {
 		poll = 2 * time.Second
 	}
-	settle := min(poll/10, 100*time.Millisecond)
+	// A follower that saw this one's mark lets go within a round trip or two.
+	const settleTries = 10
+	settle := min(poll/settleTries, 100*time.Millisecond)
 	announced := false
 	for {
 		holder, err := d.targetHolder(ctx, exp)
@@ -321,14 +323,14 @@ func (d *Deps) acquireTarget(ctx context.Context, exp *v2alpha1.Experiment) erro
 			}); err != nil {
 				return err
 			}
-			settleUntil := d.now().Add(poll)
-			for {
+			// Counted, not timed, so that a stopped test clock cannot hold it forever.
+			for tries := 1; ; tries++ {
 				preceding, following, err := d.otherMarks(ctx, exp)
 				if err != nil {
 					return err
 				}
 				holder = preceding
-				if holder == "" && following != "" && !d.now().Before(settleUntil) {
+				if holder == "" && following != "" && tries >= settleTries {
 					holder = following
 				}
 				if holder != "" || following == "" {
