@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # hack/images.sh [--tag REF] [--out FILE]
 #
-# Builds the four stage binaries (static, CGO_ENABLED=0) and writes the all-in-one stages
-# image as a tarball, without Docker or a registry: /ko-app/{init-experiment,iterate,assess,
-# finalize} (ko's layout, which the Tasks' commands use), user 65532, no shell. The image
-# writer is go-containerregistry's, through test/local-cluster/go/tools/mkimg.
+# Builds the multi-call stage binary (cmd/iter8-stage: static, CGO_ENABLED=0) and writes
+# the all-in-one stages image as a tarball, without Docker or a registry:
+# /ko-app/iter8-stage with the links /ko-app/{init-experiment,iterate,assess,finalize} to it
+# (ko's layout, which the Tasks' commands use), user 65532, no shell. The image writer is
+# go-containerregistry's, through test/local-cluster/go/tools/mkimg.
 #
 #   hack/images.sh                                   # localhost/iter8-tekton/stages:dev -> bin/images/stages.tar
 #   ctr -n k8s.io images import bin/images/stages.tar # into a containerd
@@ -33,10 +34,11 @@ GO=${GO:-go}
 BUILD=$(mktemp -d)
 trap 'rm -rf "$BUILD"' EXIT
 STAGES="init-experiment iterate assess finalize"
-files=()
+(cd "$ROOT" && CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w" -o "$BUILD/iter8-stage" ./cmd/iter8-stage)
+files=("$BUILD/iter8-stage:/ko-app/iter8-stage")
+links=()
 for s in $STAGES; do
-  (cd "$ROOT" && CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w" -o "$BUILD/$s" "./cmd/$s")
-  files+=("$BUILD/$s:/ko-app/$s")
+  links+=(-symlink "/ko-app/$s=iter8-stage")
 done
 
 # The image writer: the kit's mkimg, built in its own module so go.mod stays clean.
@@ -45,5 +47,5 @@ MKIMG=$BUILD/mkimg
 
 mkdir -p "$(dirname "$OUT")"
 "$MKIMG" -tag "$TAG" -o "$OUT" -user 65532:65532 -entrypoint /ko-app/init-experiment \
-  -dir /tmp:1777 "${files[@]}" >/dev/null
+  -dir /tmp:1777 "${links[@]}" "${files[@]}" >/dev/null
 echo "$OUT ($TAG)"

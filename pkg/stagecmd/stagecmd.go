@@ -83,6 +83,7 @@ type options struct {
 	prometheusURL         string
 	metricNamespaces      string
 	targetWait            time.Duration
+	requestTimeout        time.Duration
 }
 
 var stageHelp = map[string]string{
@@ -113,6 +114,7 @@ func parse(stage string, args []string, stderr io.Writer) (*options, error) {
 		return nil
 	})
 	fs.StringVar(&o.metricNamespaces, "metric-namespaces", "iter8-knative,iter8-istio,iter8-system", "namespaces searched, in order, for a bare metric name not in the experiment's namespace")
+	fs.DurationVar(&o.requestTimeout, "request-timeout", 30*time.Second, "how long one request to the Kubernetes API server may take before it is retried (0: no limit)")
 	fs.StringVar(&o.prometheusURL, "prometheus-url", "", "Prometheus base URL for provider prometheus metrics without urlTemplate")
 	switch stage {
 	case StageIterate, StageAssess:
@@ -245,6 +247,10 @@ func restConfig(o *options) (*rest.Config, string, error) {
 		}
 	}
 	cfg.UserAgent = "iter8-tekton"
+	// client-go sets no timeout: a request the API server never answers (a dropped
+	// connection, a stuck apiserver) would hang the stage until Tekton's timeout instead
+	// of failing as a transient error the stores retry.
+	cfg.Timeout = o.requestTimeout
 	return cfg, ns, nil
 }
 
@@ -308,4 +314,27 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// MultiCall runs the stage named by the program's base name, or, when the program is
+// called by another name, by its first argument; it returns the exit code.
+func MultiCall(argv []string, stdout, stderr io.Writer) int {
+	if len(argv) == 0 {
+		fmt.Fprintln(stderr, "iter8-stage: no program name")
+		return ExitUsage
+	}
+	stage, args := filepath.Base(argv[0]), argv[1:]
+	if _, ok := stageHelp[stage]; !ok {
+		if len(args) == 0 {
+			fmt.Fprintf(stderr, "Usage: %s STAGE [flags]\n\nSTAGE is one of %s, %s, %s, %s; %s STAGE --help tells more.\n",
+				stage, StageInit, StageIterate, StageAssess, StageFinalize, stage)
+			return ExitUsage
+		}
+		stage, args = args[0], args[1:]
+		if _, ok := stageHelp[stage]; !ok {
+			fmt.Fprintf(stderr, "iter8-stage: unknown stage %q: want %s, %s, %s or %s\n", stage, StageInit, StageIterate, StageAssess, StageFinalize)
+			return ExitUsage
+		}
+	}
+	return Main(stage, args, stdout, stderr)
 }
