@@ -28,6 +28,7 @@ const (
 	apiFaultTimeout apiFault = "timeout" // held 300 ms, then 504 Timeout, not forwarded
 	apiFaultLost    apiFault = "lost"    // forwarded, then the answer is replaced by 504 Timeout
 	apiFaultReset   apiFault = "reset"   // the connection is closed without an answer
+	apiFaultHang    apiFault = "hang"    // no answer until the client gives up
 )
 
 // apiProxy is a TLS reverse proxy in front of the control plane's API server that injects
@@ -47,6 +48,7 @@ type apiProxy struct {
 	injected int
 	codes    map[string]int // "METHOD status" -> count, of the answers from the API server
 	srv      *httptest.Server
+	stop     chan struct{} // ends the hanging requests
 }
 
 // start serves the proxy and returns the path of a kubeconfig that points at it.
@@ -62,6 +64,7 @@ func (p *apiProxy) start(t *testing.T, cfg *rest.Config, namespace string) strin
 	}
 	p.codes = map[string]int{}
 	p.perKey = map[string]int{}
+	p.stop = make(chan struct{})
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
@@ -112,6 +115,11 @@ func (p *apiProxy) start(t *testing.T, cfg *rest.Config, namespace string) strin
 			rec := httptest.NewRecorder()
 			rp.ServeHTTP(rec, r)
 			writeStatus(w, http.StatusGatewayTimeout, metav1.StatusReasonTimeout, "injected: the answer was lost")
+		case apiFaultHang:
+			select {
+			case <-r.Context().Done():
+			case <-p.stop:
+			}
 		case apiFaultReset:
 			hj, ok := w.(http.Hijacker)
 			if !ok {
@@ -125,6 +133,7 @@ func (p *apiProxy) start(t *testing.T, cfg *rest.Config, namespace string) strin
 		}
 	}))
 	t.Cleanup(p.srv.Close)
+	t.Cleanup(func() { close(p.stop) }) // before Close, which waits for the handlers
 
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["proxy"] = &clientcmdapi.Cluster{Server: p.srv.URL, InsecureSkipTLSVerify: true}

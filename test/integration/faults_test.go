@@ -373,6 +373,25 @@ func TestTransientAPIErrors(t *testing.T) {
 	}
 }
 
+// TestTransientAPIHang runs the stages through a proxy that never answers the first read,
+// the first list and the first write of the experiment: the stage gives up on each after
+// its request timeout and retries, instead of hanging until Tekton's timeout.
+func TestTransientAPIHang(t *testing.T) {
+	e := cluster(t)
+	ns := namespace(t, e)
+	istioVS(t, e, ns, 100, 0)
+	e.apply(t, ns, mockMetric(t, "latency", map[string]string{"sample-app-v1": "10", "sample-app-v2": "12"}))
+	e.apply(t, ns, yamlObject(t, faultExperiment(t, ns, "hang", 3, false)))
+	// The first read, list and write of the experiment get no answer.
+	p := &apiProxy{fault: apiFaultHang, pick: func(n int, _ *http.Request) bool { return n == 1 }}
+	kubeconfig := p.start(t, e.cp.Config(), ns)
+	r := e.runStages(t, ns, "hang", nil, "--kubeconfig", kubeconfig, "--request-timeout", "2s")
+	healthyRun(t, e, ns, "hang", r)
+	if _, injected, _ := p.counts(); injected < 3 {
+		t.Errorf("%d requests left unanswered, want at least 3", injected)
+	}
+}
+
 // TestConflictConcurrentWriter runs every stage while two other writers change the same
 // experiment: one in a loop (an annotation), one right before every other status write
 // of the stages (a condition of its own, so that the stage's write conflicts). The stages
