@@ -35,8 +35,17 @@ type ClusterStore struct {
 
 var _ Store = (*ClusterStore)(nil)
 
-// writeBackoff retries conflicts and transient API errors for about 10 seconds.
-var writeBackoff = wait.Backoff{Steps: 10, Duration: 50 * time.Millisecond, Factor: 2, Jitter: 0.1, Cap: 2 * time.Second}
+// writeBackoff retries transient API errors: 8 attempts over about 6 seconds. It has no
+// Cap: wait.Backoff ends the retries as soon as a delay reaches its Cap.
+var writeBackoff = wait.Backoff{Steps: 8, Duration: 50 * time.Millisecond, Factor: 2, Jitter: 0.1}
+
+// conflictBackoff re-applies a change after a conflict. A conflict says another writer got
+// there first, not that the server is unwell: the stage re-reads and re-applies soon, with
+// jitter so as not to keep colliding with a periodic writer, and many more times than it
+// retries a sick server, since a busy controller writing the same object is no reason to
+// fail an experiment.
+// 40 attempts over about 4 seconds, the last ones some 400 ms apart.
+var conflictBackoff = wait.Backoff{Steps: 40, Duration: 10 * time.Millisecond, Factor: 1.1, Jitter: 0.5}
 
 // transient reports errors worth retrying: conflicts, overload, timeouts, broken connections.
 func transient(err error) bool {
@@ -79,14 +88,29 @@ func (s *ClusterStore) UpdateSpec(ctx context.Context, mutate func(*v2alpha1.Exp
 
 func (s *ClusterStore) update(ctx context.Context, mutate func(*v2alpha1.Experiment) error, status bool) (*v2alpha1.Experiment, error) {
 	var out *v2alpha1.Experiment
-	err := retry.OnError(writeBackoff, transient, func() error {
+	err := retry.RetryOnConflict(conflictBackoff, func() error {
+		return s.updateOnce(ctx, mutate, status, &out)
+	})
+	if err != nil {
+		if errors.Is(err, ErrGone) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("writing experiment %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	return out, nil
+}
+
+// updateOnce reads, mutates and writes, retrying transient errors other than a conflict,
+// which it returns for update to re-apply.
+func (s *ClusterStore) updateOnce(ctx context.Context, mutate func(*v2alpha1.Experiment) error, status bool, out **v2alpha1.Experiment) error {
+	return retry.OnError(writeBackoff, func(err error) bool { return transient(err) && !apierrors.IsConflict(err) }, func() error {
 		exp, err := s.Get(ctx)
 		if err != nil {
 			return err
 		}
 		if err := mutate(exp); err != nil {
 			if errors.Is(err, ErrNoChange) {
-				out = exp
+				*out = exp
 				return nil
 			}
 			return err
@@ -106,16 +130,9 @@ func (s *ClusterStore) update(ctx context.Context, mutate func(*v2alpha1.Experim
 		if err != nil {
 			return err
 		}
-		out, err = FromUnstructured(u)
+		*out, err = FromUnstructured(u)
 		return err
 	})
-	if err != nil {
-		if errors.Is(err, ErrGone) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("writing experiment %s/%s: %w", s.Namespace, s.Name, err)
-	}
-	return out, nil
 }
 
 // Event records a Kubernetes event; failures to record are not the experiment's failures.
