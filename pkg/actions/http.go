@@ -265,10 +265,15 @@ func (t httpTask) send(ctx context.Context, tc *taskContext, red *redactor) erro
 		return fmt.Errorf("%s %s: %w", t.method, t.url, err)
 	}
 	defer resp.Body.Close()
-	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	// The answer is redacted before it is cut to an excerpt: a credential the server
+	// echoes must not be cut where no redaction recognizes its first half.
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode >= 400 {
 		msg := fmt.Sprintf("%s %s: HTTP %s", t.method, t.url, resp.Status)
-		if e := strings.TrimSpace(string(bytes.ToValidUTF8(excerpt, []byte("?")))); e != "" {
+		if e := strings.TrimSpace(red.redact(string(bytes.ToValidUTF8(answer, []byte("?"))))); e != "" {
+			if len(e) > 256 {
+				e = strings.ToValidUTF8(e[:256], "") + "..."
+			}
 			msg += ": " + e
 		}
 		return errors.New(msg)
