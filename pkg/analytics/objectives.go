@@ -52,11 +52,13 @@ func read(metric *v2alpha1.MetricSpec, d *v2alpha1.AggregatedMetricsVersionData)
 	window := fmt.Sprintf("%s for %d of %d iterations", why, d.ConsecutiveMisses, maxMissing)
 	switch policy {
 	case v2alpha1.MissingValueReusePrevious:
+		// The window is checked first: after it the collector drops the stale value, and
+		// the reason should say the window ran out rather than that there was none.
 		switch {
-		case d.Value == nil:
-			r.missing = why + ", no previous value to reuse"
 		case d.ConsecutiveMisses >= maxMissing:
 			r.missing = window
+		case d.Value == nil:
+			r.missing = why + ", no previous value to reuse"
 		default:
 			return r.parse(d.Value, "previous value; "+window)
 		}
