@@ -221,7 +221,7 @@ func BenchmarkIterationQueries(b *testing.B) {
 		revisions[i] = fmt.Sprintf("sample-app-v%d", i+1)
 	}
 	url := benchBackend(b, revisions)
-	perQuery := map[string]float64{}
+	perQuery, perIteration := map[string]float64{}, map[string]float64{}
 	for _, size := range []struct{ versions, metrics int }{{1, 3}, {10, 10}} {
 		name := fmt.Sprintf("%dx%d", size.versions, size.metrics)
 		b.Run(name, func(b *testing.B) {
@@ -260,10 +260,13 @@ func BenchmarkIterationQueries(b *testing.B) {
 			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N*queries)
 			b.ReportMetric(ns, "ns/query")
 			perQuery[name] = ns
+			perIteration[name] = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 		})
 	}
 	if perQuery["1x3"] > 0 && perQuery["10x10"] > 0 {
-		b.Logf("per-query cost: 1x3 %.0f µs, 10x10 %.0f µs, ratio 10x10/1x3 = %.2f",
+		// The target compares whole iterations: 100 queries against 3.
+		b.Logf("iteration: 1x3 %.2f ms, 10x10 %.2f ms, ratio %.2f (target < 3); per query: 1x3 %.0f µs, 10x10 %.0f µs, ratio %.2f",
+			perIteration["1x3"]/1e6, perIteration["10x10"]/1e6, perIteration["10x10"]/perIteration["1x3"],
 			perQuery["1x3"]/1e3, perQuery["10x10"]/1e3, perQuery["10x10"]/perQuery["1x3"])
 	}
 }

@@ -231,13 +231,16 @@ func ksvcReady(t *testing.T, ns string, traffic []map[string]any, latest string)
 }
 
 // runExperiment makes the PipelineRun with iter8ctl pipelinerun, creates it with kubectl
-// and waits for it.
+// and waits for it. intervalSeconds overrides the experiment's interval when positive.
 func runExperiment(t *testing.T, expFile, ns string, intervalSeconds int) (string, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pr, err := iter8ctl(ctx, nil, "pipelinerun", "-f", expFile, "-n", ns, "--image", stagesImage,
-		"--image-pull-policy", "Never", "--interval-seconds", fmt.Sprint(intervalSeconds))
+	args := []string{"pipelinerun", "-f", expFile, "-n", ns, "--image", stagesImage, "--image-pull-policy", "Never"}
+	if intervalSeconds > 0 {
+		args = append(args, "--interval-seconds", fmt.Sprint(intervalSeconds))
+	}
+	pr, err := iter8ctl(ctx, nil, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
