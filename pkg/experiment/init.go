@@ -325,7 +325,7 @@ func (d *Deps) acquireTarget(ctx context.Context, exp *v2alpha1.Experiment) erro
 			}
 			// Counted, not timed, so that a stopped test clock cannot hold it forever.
 			for tries := 1; ; tries++ {
-				preceding, following, err := d.otherMarks(ctx, exp)
+				preceding, following, _, err := d.otherMarks(ctx, exp)
 				if err != nil {
 					return err
 				}
@@ -372,44 +372,29 @@ func (d *Deps) acquireTarget(ctx context.Context, exp *v2alpha1.Experiment) erro
 	}
 }
 
-// targetHolder names another live experiment that holds exp's target and precedes it.
+// targetHolder names another live experiment that holds exp's target: one marked as
+// holding it that precedes exp, or, while exp holds no mark itself, any marked one.
 func (d *Deps) targetHolder(ctx context.Context, exp *v2alpha1.Experiment) (string, error) {
-	contenders, err := d.Store.Contenders(ctx, exp.Spec.Target)
-	if err != nil {
-		return "", err
+	preceding, following, marked, err := d.otherMarks(ctx, exp)
+	if err != nil || preceding != "" || marked {
+		return preceding, err
 	}
-	self := exp.Namespace + "/" + exp.Name
-	var mine *v2alpha1.Experiment
-	for i := range contenders {
-		if contenders[i].Namespace+"/"+contenders[i].Name == self {
-			mine = &contenders[i]
-		}
-	}
-	for i := range contenders {
-		c := &contenders[i]
-		id := c.Namespace + "/" + c.Name
-		if id == self || c.Status.IsTrue(v2alpha1.ConditionCompleted) || !c.Status.IsTrue(v2alpha1.ConditionTargetAcquired) {
-			continue
-		}
-		if mine == nil || !mine.Status.IsTrue(v2alpha1.ConditionTargetAcquired) || precedes(c, mine) {
-			return id, nil
-		}
-	}
-	return "", nil
+	return following, nil
 }
 
 // otherMarks names another live experiment marked as holding exp's target that precedes
-// exp, and one that follows it.
-func (d *Deps) otherMarks(ctx context.Context, exp *v2alpha1.Experiment) (preceding, following string, err error) {
+// exp, and one that follows it, and says whether exp itself is marked.
+func (d *Deps) otherMarks(ctx context.Context, exp *v2alpha1.Experiment) (preceding, following string, marked bool, err error) {
 	contenders, err := d.Store.Contenders(ctx, exp.Spec.Target)
 	if err != nil {
-		return "", "", err
+		return "", "", false, err
 	}
 	self := exp.Namespace + "/" + exp.Name
 	mine := exp
 	for i := range contenders {
 		if contenders[i].Namespace+"/"+contenders[i].Name == self {
 			mine = &contenders[i]
+			marked = mine.Status.IsTrue(v2alpha1.ConditionTargetAcquired)
 		}
 	}
 	for i := range contenders {
@@ -424,7 +409,7 @@ func (d *Deps) otherMarks(ctx context.Context, exp *v2alpha1.Experiment) (preced
 			following = id
 		}
 	}
-	return preceding, following, nil
+	return preceding, following, marked, nil
 }
 
 func precedes(a, b *v2alpha1.Experiment) bool {
