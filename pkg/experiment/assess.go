@@ -93,10 +93,7 @@ func assessed(exp *v2alpha1.Experiment) int32 {
 }
 
 func assessResult(exp *v2alpha1.Experiment, k int32) *AssessResult {
-	r := &AssessResult{Iteration: k, Recommended: exp.Status.RecommendedVersion()}
-	if a := exp.Status.Analysis; a != nil && a.WinnerAssessment != nil && a.WinnerAssessment.Data.WinnerFound && a.WinnerAssessment.Data.Winner != nil {
-		r.Winner = *a.WinnerAssessment.Data.Winner
-	}
+	r := &AssessResult{Iteration: k, Recommended: exp.Status.RecommendedVersion(), Winner: exp.Status.Winner()}
 	r.Continue = exp.Status.GetStage() == v2alpha1.StageRunning &&
 		!exp.Status.IsTrue(v2alpha1.ConditionCompleted) && !exp.Status.IsTrue(v2alpha1.ConditionFailed) &&
 		len(exp.Status.RolledBack) == 0 && assessed(exp) >= k && k < exp.Spec.TotalIterations()
@@ -179,8 +176,8 @@ func assessmentLine(exp *v2alpha1.Experiment) string {
 		parts = append(parts, fmt.Sprintf("%s %d/%d objectives", v, ok, len(verdicts)))
 	}
 	w := "no winner"
-	if a.WinnerAssessment != nil && a.WinnerAssessment.Data.WinnerFound && a.WinnerAssessment.Data.Winner != nil {
-		w = "winner " + *a.WinnerAssessment.Data.Winner
+	if winner := exp.Status.Winner(); winner != "" {
+		w = "winner " + winner
 	}
 	if a.WinnerAssessment != nil && a.WinnerAssessment.Message != nil {
 		w += " (" + *a.WinnerAssessment.Message + ")"

@@ -196,10 +196,7 @@ func (d *Deps) restoreBaseline(ctx context.Context, exp *v2alpha1.Experiment) er
 }
 
 func finalResult(exp *v2alpha1.Experiment) *FinalizeResult {
-	r := &FinalizeResult{Outcome: OutcomeSucceeded, Recommended: exp.Status.RecommendedVersion()}
-	if a := exp.Status.Analysis; a != nil && a.WinnerAssessment != nil && a.WinnerAssessment.Data.WinnerFound && a.WinnerAssessment.Data.Winner != nil {
-		r.Winner = *a.WinnerAssessment.Data.Winner
-	}
+	r := &FinalizeResult{Outcome: OutcomeSucceeded, Recommended: exp.Status.RecommendedVersion(), Winner: exp.Status.Winner()}
 	switch {
 	case exp.Status.IsTrue(v2alpha1.ConditionFailed):
 		r.Outcome = OutcomeFailed

@@ -219,6 +219,14 @@ func (s *ExperimentStatus) RecommendedVersion() string {
 	return ""
 }
 
+// Winner returns the winner of the last assessment, or "" when none was found.
+func (s *ExperimentStatus) Winner() string {
+	if a := s.Analysis; a != nil && a.WinnerAssessment != nil && a.WinnerAssessment.Data.WinnerFound && a.WinnerAssessment.Data.Winner != nil {
+		return *a.WinnerAssessment.Data.Winner
+	}
+	return ""
+}
+
 // Condition returns the condition of the given type, or nil.
 func (s *ExperimentStatus) Condition(t ExperimentConditionType) *ExperimentCondition {
 	for _, c := range s.Conditions {
