@@ -190,19 +190,23 @@ func (d *Deps) runStartActions(ctx context.Context, exp *v2alpha1.Experiment) (*
 			return nil, err
 		}
 	}
-	if a := work.Status.Analysis; a != nil && a.AggregatedBuiltinHists != nil {
-		exp, err = d.Store.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error {
-			if e.Status.Analysis == nil {
-				e.Status.Analysis = &v2alpha1.Analysis{}
-			}
-			e.Status.Analysis.AggregatedBuiltinHists = a.AggregatedBuiltinHists
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
+	return d.keepBuiltinHists(ctx, exp, work)
+}
+
+// keepBuiltinHists writes the load histograms that an action (metrics/collect) recorded
+// in work, the copy it ran on, into the stored status; exp is returned when there are none.
+func (d *Deps) keepBuiltinHists(ctx context.Context, exp, work *v2alpha1.Experiment) (*v2alpha1.Experiment, error) {
+	a := work.Status.Analysis
+	if a == nil || a.AggregatedBuiltinHists == nil {
+		return exp, nil
 	}
-	return exp, nil
+	return d.Store.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error {
+		if e.Status.Analysis == nil {
+			e.Status.Analysis = &v2alpha1.Analysis{}
+		}
+		e.Status.Analysis.AggregatedBuiltinHists = a.AggregatedBuiltinHists
+		return nil
+	})
 }
 
 // resolveMetrics reads every referenced metric and, recursively, their sampleSize metrics.

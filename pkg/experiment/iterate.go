@@ -102,17 +102,7 @@ func (d *Deps) runLoopAction(ctx context.Context, exp *v2alpha1.Experiment, loop
 		return nil, d.fail(ctx, v2alpha1.ReasonHandlerFailed, fmt.Sprintf("loop %d actions failed: %v", loop, err))
 	}
 	d.logf("iterate: loop %d actions completed", loop)
-	a := work.Status.Analysis
-	if a == nil || a.AggregatedBuiltinHists == nil {
-		return exp, nil
-	}
-	return d.Store.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error {
-		if e.Status.Analysis == nil {
-			e.Status.Analysis = &v2alpha1.Analysis{}
-		}
-		e.Status.Analysis.AggregatedBuiltinHists = a.AggregatedBuiltinHists
-		return nil
-	})
+	return d.keepBuiltinHists(ctx, exp, work)
 }
 
 // summarizeMetrics is one log line: every metric's value per version, or why there is none.
