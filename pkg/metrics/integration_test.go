@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,6 +214,24 @@ func benchBackend(b *testing.B, revisions []string) string {
 	return srv.URL
 }
 
+// distinct makes metric i's query text its own without changing what it selects or costs:
+// a matcher on a label no series has matches every series, so metrics i and i+5, which
+// repeat one shipped query, cannot be answered by one evaluation.
+func distinct(b *testing.B, m *v2alpha1.Metric, i int) {
+	b.Helper()
+	for k := range m.Spec.Params {
+		p := &m.Spec.Params[k]
+		if p.Name != "query" {
+			continue
+		}
+		q := strings.ReplaceAll(p.Value, "revision_name=", fmt.Sprintf("iter8_bench!='%d',revision_name=", i))
+		if q == p.Value {
+			b.Fatalf("query %q has no revision_name matcher to vary", p.Value)
+		}
+		p.Value = q
+	}
+}
+
 // BenchmarkIterationQueries measures one iteration's queries: versions × metrics, the
 // shipped Knative metrics repeated as needed, all sent concurrently by Collect.
 func BenchmarkIterationQueries(b *testing.B) {
@@ -234,12 +253,23 @@ func BenchmarkIterationQueries(b *testing.B) {
 			base := exp.Status.Metrics
 			exp.Status.Metrics = nil
 			exp.Spec.Criteria = &v2alpha1.Criteria{}
+			c := &Collector{}
 			for i := range size.metrics {
 				mi := base[i%len(base)]
 				mi.Name = fmt.Sprintf("%s-%d", mi.Name, i)
+				mi.MetricObj = *mi.MetricObj.DeepCopy()
+				distinct(b, &mi.MetricObj, i)
 				exp.Status.Metrics = append(exp.Status.Metrics, mi)
 			}
-			c := &Collector{}
+			seen := map[string]bool{}
+			for _, vs := range c.Collect(b.Context(), exp) {
+				for _, r := range vs {
+					seen[r.Query] = true
+				}
+			}
+			if len(seen) != size.versions*size.metrics {
+				b.Fatalf("%d distinct queries, want %d", len(seen), size.versions*size.metrics)
+			}
 			queries := size.versions * size.metrics
 			b.ResetTimer()
 			for b.Loop() {
