@@ -25,7 +25,7 @@ type Env struct {
 	// local mode (iter8ctl run, no cluster).
 	Dynamic dynamic.Interface
 	// Mapper resolves common/readiness kinds (kubectl's TYPE[.VERSION][.GROUP], short
-	// names included) and weightObjRef kinds to resources; see NewMapper. Without it
+	// names included) and weightObjRef kinds to resources: a kindmap.Mapper. Without it
 	// weightObjRef kinds are mapped by the usual pluralization and objRefs cannot be
 	// resolved.
 	Mapper meta.RESTMapper

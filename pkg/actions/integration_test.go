@@ -18,6 +18,7 @@ import (
 
 	"github.com/iter8-tools/iter8-tekton/pkg/actions"
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/kindmap"
 	"github.com/iter8-tools/iter8-tekton/test/harness"
 )
 
@@ -43,13 +44,17 @@ func newCluster(t *testing.T) *cluster {
 	}
 	cs := kubernetes.NewForConfigOrDie(cp.Config())
 	dc := dynamic.NewForConfigOrDie(cp.Config())
+	mapper, err := kindmap.NewForConfig(cp.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &cluster{
 		cs: cs,
 		dc: dc,
 		ns: harness.Namespace(t, cs),
 		env: actions.Env{
 			Dynamic: dc,
-			Mapper:  actions.NewMapper(cs.Discovery()),
+			Mapper:  mapper,
 		},
 	}
 }

@@ -14,9 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/restmapper"
 	"knative.dev/pkg/apis"
 )
 
@@ -26,14 +23,6 @@ const (
 	defaultReadinessNumRetries      = 12
 	defaultReadinessIntervalSeconds = 5
 )
-
-// NewMapper returns the REST mapper that Env.Mapper wants: it resolves kinds, resources
-// and short names (deploy, ksvc) the way kubectl does, from the API server's discovery,
-// cached and refreshed when a kind is not found.
-func NewMapper(d discovery.DiscoveryInterface) meta.RESTMapper {
-	cached := memory.NewMemCacheClient(d)
-	return restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(cached), cached, nil)
-}
 
 type readinessTask struct {
 	objRefs  []objRef

@@ -4,7 +4,7 @@
 // launch: that mirrored traffic reaches a revision, and that the revision is ready.
 //
 // Only the dynamic client is used, with resources resolved from apiVersion and kind through
-// discovery, so every CRD works the same way.
+// discovery (pkg/kindmap), so every CRD works the same way.
 //
 // Writes never overwrite a human: each JSON patch tests the values last observed before it
 // replaces them, and a failed test is reported as ErrExternalChange.

@@ -8,17 +8,15 @@ import (
 	"net/http"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/kindmap"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 )
 
 // DefaultFieldManager is the field manager of the patches Apply sends.
@@ -28,28 +26,25 @@ const DefaultFieldManager = "iter8-tekton"
 type Client struct {
 	Dynamic dynamic.Interface
 	// Mapper resolves apiVersion and kind to a resource. A mapper that implements
-	// meta.ResettableRESTMapper (the deferred discovery mapper of NewClient) is reset once
-	// when a kind is unknown, so CRDs installed after it was built are found.
+	// meta.ResettableRESTMapper (NewClient's kindmap.Mapper) is reset once when a kind is
+	// unknown, so CRDs installed after it was built are found.
 	Mapper meta.RESTMapper
 	// FieldManager names the writer of the patches; DefaultFieldManager when empty.
 	FieldManager string
 }
 
-// NewClient returns a Client for cfg, with a RESTMapper built from discovery and cached in
-// memory.
+// NewClient returns a Client for cfg, with a kindmap.Mapper that reads discovery as it
+// needs it and keeps what it read.
 func NewClient(cfg *rest.Config) (*Client, error) {
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating the dynamic client: %w", err)
 	}
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	mapper, err := kindmap.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("creating the discovery client: %w", err)
+		return nil, err
 	}
-	return &Client{
-		Dynamic: dyn,
-		Mapper:  restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
-	}, nil
+	return &Client{Dynamic: dyn, Mapper: mapper}, nil
 }
 
 // objKey identifies the object of a weightObjRef.
