@@ -14,13 +14,50 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"knative.dev/pkg/apis"
-	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 )
 
 // ksvcGVR is the resource of Knative Services.
 var ksvcGVR = schema.GroupVersionResource{Group: "serving.knative.dev", Version: "v1", Resource: "services"}
+
+// knativeService is the part of a Knative Service (serving.knative.dev/v1) the task reads.
+// knative.dev/serving's own type would link Knative's networking and autoscaler
+// configuration packages into every stage binary for these few fields.
+type knativeService struct {
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Traffic []trafficTarget `json:"traffic,omitempty"`
+	} `json:"spec"`
+	Status struct {
+		ObservedGeneration int64            `json:"observedGeneration,omitempty"`
+		Conditions         []apis.Condition `json:"conditions,omitempty"`
+		Traffic            []trafficTarget  `json:"traffic,omitempty"`
+	} `json:"status"`
+}
+
+// trafficTarget is an entry of a Knative Service's spec.traffic or status.traffic.
+type trafficTarget struct {
+	RevisionName   string `json:"revisionName,omitempty"`
+	LatestRevision *bool  `json:"latestRevision,omitempty"`
+	Percent        *int64 `json:"percent,omitempty"`
+}
+
+// The conditions of a ready Knative Service.
+const (
+	ksvcConditionReady               apis.ConditionType = "Ready"
+	ksvcConditionConfigurationsReady apis.ConditionType = "ConfigurationsReady"
+	ksvcConditionRoutesReady         apis.ConditionType = "RoutesReady"
+)
+
+func (s *knativeService) condition(t apis.ConditionType) *apis.Condition {
+	for i := range s.Status.Conditions {
+		if s.Status.Conditions[i].Type == t {
+			return &s.Status.Conditions[i]
+		}
+	}
+	return nil
+}
 
 // iter8's polling of the Knative Service: 10 attempts, 18 s apart.
 const (
@@ -102,7 +139,7 @@ func (t initExperimentTask) run(ctx context.Context, tc *taskContext) error {
 
 // waitReady polls the Knative Service until its Ready, ConfigurationsReady and
 // RoutesReady conditions are True for its current generation.
-func (t initExperimentTask) waitReady(ctx context.Context, tc *taskContext, ns, name string) (*servingv1.Service, error) {
+func (t initExperimentTask) waitReady(ctx context.Context, tc *taskContext, ns, name string) (*knativeService, error) {
 	var why string
 	for attempt := 1; ; attempt++ {
 		svc, notReady, err := getKsvc(ctx, tc, ns, name)
@@ -127,7 +164,7 @@ func (t initExperimentTask) waitReady(ctx context.Context, tc *taskContext, ns, 
 
 // getKsvc reads the Knative Service and says why it is not ready, or "" when it is. Errors
 // that waiting cannot cure end the wait.
-func getKsvc(ctx context.Context, tc *taskContext, ns, name string) (*servingv1.Service, string, error) {
+func getKsvc(ctx context.Context, tc *taskContext, ns, name string) (*knativeService, string, error) {
 	u, err := tc.Dynamic.Resource(ksvcGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -139,7 +176,7 @@ func getKsvc(ctx context.Context, tc *taskContext, ns, name string) (*servingv1.
 	case err != nil:
 		return nil, err.Error(), nil
 	}
-	var svc servingv1.Service
+	var svc knativeService
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &svc); err != nil {
 		return nil, "", fmt.Errorf("decoding Knative Service %s/%s: %w", ns, name, err)
 	}
@@ -147,8 +184,8 @@ func getKsvc(ctx context.Context, tc *taskContext, ns, name string) (*servingv1.
 		return nil, fmt.Sprintf("status is for generation %d, spec is at generation %d", og, g), nil
 	}
 	var missing []string
-	for _, c := range []apis.ConditionType{servingv1.ServiceConditionReady, servingv1.ServiceConditionConfigurationsReady, servingv1.ServiceConditionRoutesReady} {
-		cond := svc.Status.GetCondition(c)
+	for _, c := range []apis.ConditionType{ksvcConditionReady, ksvcConditionConfigurationsReady, ksvcConditionRoutesReady} {
+		cond := svc.condition(c)
 		switch {
 		case cond == nil:
 			missing = append(missing, fmt.Sprintf("%s is not set", c))
@@ -167,7 +204,7 @@ func getKsvc(ctx context.Context, tc *taskContext, ns, name string) (*servingv1.
 // variable, when absent, from the last entry of status.traffic (iter8 v2alpha1); the
 // namespace variable. A given revision must be in status.traffic. Nothing the user gave
 // is overwritten.
-func conformanceVersions(vi *v2alpha1.VersionInfo, svc *servingv1.Service) (*v2alpha1.VersionInfo, error) {
+func conformanceVersions(vi *v2alpha1.VersionInfo, svc *knativeService) (*v2alpha1.VersionInfo, error) {
 	if vi == nil {
 		vi = &v2alpha1.VersionInfo{Baseline: v2alpha1.VersionDetail{Name: "baseline"}}
 	}
@@ -184,7 +221,7 @@ func conformanceVersions(vi *v2alpha1.VersionInfo, svc *servingv1.Service) (*v2a
 // revision variables, when absent, from the last two entries of status.traffic (iter8
 // v2alpha1); their namespace variables; and, unless given, their weightObjRefs pointing
 // at the percent of their entry in the Service's spec.traffic.
-func canaryVersions(vi *v2alpha1.VersionInfo, svc *servingv1.Service) (*v2alpha1.VersionInfo, error) {
+func canaryVersions(vi *v2alpha1.VersionInfo, svc *knativeService) (*v2alpha1.VersionInfo, error) {
 	if vi == nil {
 		vi = &v2alpha1.VersionInfo{Baseline: v2alpha1.VersionDetail{Name: "baseline"}}
 	}
@@ -230,7 +267,7 @@ func canaryVersions(vi *v2alpha1.VersionInfo, svc *servingv1.Service) (*v2alpha1
 // fillVersion sets the version's revision variable, when absent, to that of
 // status.traffic[fallback], checks that the revision is in status.traffic, and sets the
 // namespace variable when absent.
-func fillVersion(v *v2alpha1.VersionDetail, svc *servingv1.Service, fallback int) error {
+func fillVersion(v *v2alpha1.VersionDetail, svc *knativeService, fallback int) error {
 	rev, ok := v.Variable(revisionVariable)
 	if !ok {
 		if fallback < 0 || fallback >= len(svc.Status.Traffic) || svc.Status.Traffic[fallback].RevisionName == "" {
@@ -255,7 +292,7 @@ func setVariable(v *v2alpha1.VersionDetail, name, value string) {
 	v.Variables = append(v.Variables, v2alpha1.NamedValue{Name: name, Value: value})
 }
 
-func statusTrafficIndex(svc *servingv1.Service, rev string) int {
+func statusTrafficIndex(svc *knativeService, rev string) int {
 	for i, t := range svc.Status.Traffic {
 		if t.RevisionName == rev {
 			return i
@@ -267,7 +304,7 @@ func statusTrafficIndex(svc *servingv1.Service, rev string) int {
 // specTrafficIndex finds the spec.traffic entry that routes to the revision: the one that
 // names it, or else the latestRevision entry when status.traffic says the revision is the
 // latest.
-func specTrafficIndex(svc *servingv1.Service, rev string) (int, error) {
+func specTrafficIndex(svc *knativeService, rev string) (int, error) {
 	for i, t := range svc.Spec.Traffic {
 		if t.RevisionName == rev && !isTrue(t.LatestRevision) {
 			return i, nil
@@ -288,7 +325,7 @@ func specTrafficIndex(svc *servingv1.Service, rev string) (int, error) {
 
 func isTrue(b *bool) bool { return b != nil && *b }
 
-func trafficString(tt []servingv1.TrafficTarget) string {
+func trafficString(tt []trafficTarget) string {
 	if len(tt) == 0 {
 		return "empty"
 	}
