@@ -12,9 +12,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
@@ -24,9 +25,8 @@ import (
 // the status subresource with optimistic concurrency.
 type ClusterStore struct {
 	Dynamic dynamic.Interface
-	// Events records events; nil records none. Only the core/v1 client: the whole
-	// clientset would add some 10 MB to every stage binary.
-	Events    corev1client.EventsGetter
+	// Events records events; nil records none.
+	Events    EventCreator
 	Namespace string
 	Name      string
 	// Component is the source of the events, e.g. "iter8-iterate".
@@ -34,6 +34,35 @@ type ClusterStore struct {
 }
 
 var _ Store = (*ClusterStore)(nil)
+
+// EventCreator creates Kubernetes Events.
+type EventCreator interface {
+	CreateEvent(ctx context.Context, ev *corev1.Event) error
+}
+
+// DynamicEvents creates Events through the dynamic client. client-go's typed core/v1
+// client would link the scheme of every built-in API group and their apply
+// configurations into the stage binaries, and register them at every start.
+type DynamicEvents struct {
+	Dynamic dynamic.Interface
+}
+
+var eventsResource = schema.GroupVersionResource{Version: "v1", Resource: "events"}
+
+// CreateEvent creates ev in its namespace.
+func (d DynamicEvents) CreateEvent(ctx context.Context, ev *corev1.Event) error {
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ev)
+	if err != nil {
+		return fmt.Errorf("encoding event: %w", err)
+	}
+	u := &unstructured.Unstructured{Object: obj}
+	u.SetAPIVersion("v1")
+	u.SetKind("Event")
+	if _, err := d.Dynamic.Resource(eventsResource).Namespace(ev.Namespace).Create(ctx, u, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating event %s/%s: %w", ev.Namespace, ev.GenerateName, err)
+	}
+	return nil
+}
 
 // writeBackoff retries transient API errors: 8 attempts over about 6 seconds. It has no
 // Cap: wait.Backoff ends the retries as soon as a delay reaches its Cap.
@@ -152,7 +181,7 @@ func (s *ClusterStore) Event(ctx context.Context, exp *v2alpha1.Experiment, even
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,
 		ReportingController: "iter8.tools/" + s.Component, ReportingInstance: s.Component,
 	}
-	_, _ = s.Events.Events(exp.Namespace).Create(ctx, ev, metav1.CreateOptions{})
+	_ = s.Events.CreateEvent(ctx, ev)
 }
 
 // Contenders lists the experiments of every namespace that name target.

@@ -4,6 +4,7 @@ package stagecmd
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,15 +16,16 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/discovery"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/actions"
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 	"github.com/iter8-tools/iter8-tekton/pkg/experiment"
+	"github.com/iter8-tools/iter8-tekton/pkg/kindmap"
 	"github.com/iter8-tools/iter8-tekton/pkg/metrics"
 	"github.com/iter8-tools/iter8-tekton/pkg/traffic"
 )
@@ -255,36 +257,32 @@ func restConfig(o *options) (*rest.Config, string, error) {
 }
 
 func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.Writer) (*experiment.Deps, error) {
-	dyn, err := dynamic.NewForConfig(cfg)
+	// Only the dynamic client and kindmap, sharing one HTTP client and so one connection:
+	// client-go's typed clients and discovery would link every built-in API group's scheme
+	// and the OpenAPI models into the binary (some 10 MB, and their registration at every
+	// start).
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the Kubernetes HTTP client: %w", err)
+	}
+	dyn, err := dynamic.NewForConfigAndClient(cfg, hc)
 	if err != nil {
 		return nil, fmt.Errorf("creating the dynamic client: %w", err)
 	}
-	// The core/v1 client alone (Secrets, Events): the whole clientset would add some 10 MB
-	// to every stage binary.
-	core, err := corev1client.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("creating the Kubernetes client: %w", err)
-	}
-	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("creating the discovery client: %w", err)
-	}
-	tc, err := traffic.NewClient(cfg)
+	mapper, err := kindmap.NewForConfigAndClient(cfg, hc)
 	if err != nil {
 		return nil, err
 	}
+	// One mapper for the actions and the weights: what one reads, the other need not.
+	tc := &traffic.Client{Dynamic: dyn, Mapper: mapper}
 	secrets := func(ctx context.Context, namespace, name string) (map[string][]byte, error) {
-		s, err := core.Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("reading secret %s/%s: %w", namespace, name, err)
-		}
-		return s.Data, nil
+		return readSecret(ctx, dyn, namespace, name)
 	}
 	collector := &metrics.Collector{PrometheusURL: o.prometheusURL, Secrets: secrets, SecretNamespace: ns}
 	// common/readiness takes kubectl's kinds, short names included (ksvc, deploy).
-	env := actions.Env{Dynamic: dyn, Mapper: actions.NewMapper(disc), Secrets: secrets, Out: log, Collect: experiment.CollectBuiltin}
+	env := actions.Env{Dynamic: dyn, Mapper: mapper, Secrets: secrets, Out: log, Collect: experiment.CollectBuiltin}
 	d := &experiment.Deps{
-		Store:            &experiment.ClusterStore{Dynamic: dyn, Events: core, Namespace: ns, Name: o.experiment, Component: "iter8-" + stage},
+		Store:            &experiment.ClusterStore{Dynamic: dyn, Events: experiment.DynamicEvents{Dynamic: dyn}, Namespace: ns, Name: o.experiment, Component: "iter8-" + stage},
 		Metrics:          experiment.ClusterMetrics{Dynamic: dyn},
 		MetricNamespaces: splitList(o.metricNamespaces),
 		Measure:          experiment.MeasureWith(collector, metav1.Now),
@@ -304,6 +302,29 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 		d.Interval = time.Duration(n) * time.Second
 	}
 	return d, nil
+}
+
+var secretsResource = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+
+// readSecret returns the decoded data of a Secret.
+func readSecret(ctx context.Context, dyn dynamic.Interface, namespace, name string) (map[string][]byte, error) {
+	u, err := dyn.Resource(secretsResource).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reading secret %s/%s: %w", namespace, name, err)
+	}
+	data, _, err := unstructured.NestedStringMap(u.Object, "data")
+	if err != nil {
+		return nil, fmt.Errorf("reading secret %s/%s: %w", namespace, name, err)
+	}
+	out := make(map[string][]byte, len(data))
+	for k, v := range data {
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return nil, fmt.Errorf("reading secret %s/%s: key %s: %w", namespace, name, k, err)
+		}
+		out[k] = b
+	}
+	return out, nil
 }
 
 func splitList(s string) []string {

@@ -246,7 +246,7 @@ func (e *env) stageKilled(t *testing.T, ks *killSwitch, ns, name, stage string, 
 	}
 	var log bytes.Buffer
 	d := &experiment.Deps{
-		Store:   killableStore{Store: &experiment.ClusterStore{Dynamic: dynamic.NewForConfigOrDie(e.cp.Config()), Events: e.kube.CoreV1(), Namespace: ns, Name: name, Component: "iter8-test"}, k: ks},
+		Store:   killableStore{Store: &experiment.ClusterStore{Dynamic: dynamic.NewForConfigOrDie(e.cp.Config()), Events: experiment.DynamicEvents{Dynamic: e.dyn}, Namespace: ns, Name: name, Component: "iter8-test"}, k: ks},
 		Traffic: killableTraffic{Traffic: tc, k: ks},
 		Log:     &log,
 	}
@@ -602,7 +602,7 @@ func TestExperimentDeletedDuringAssess(t *testing.T) {
 	var log bytes.Buffer
 	d := &experiment.Deps{
 		Store: deletingStore{
-			Store: &experiment.ClusterStore{Dynamic: e.dyn, Events: e.kube.CoreV1(), Namespace: ns, Name: "restart", Component: "iter8-assess"},
+			Store: &experiment.ClusterStore{Dynamic: e.dyn, Events: experiment.DynamicEvents{Dynamic: e.dyn}, Namespace: ns, Name: "restart", Component: "iter8-assess"},
 			del:   func(x *v2alpha1.Experiment) bool { return ptrValue(x.Status.AssessedIterations) == 1 },
 			gone: func() {
 				if err := e.dyn.Resource(v2alpha1.ExperimentResource).Namespace(ns).Delete(context.Background(), "restart", metav1.DeleteOptions{}); err != nil {
