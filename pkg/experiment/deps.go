@@ -38,6 +38,12 @@ type Deps struct {
 	// whether the mirroring could be verified; a non-empty warning is reported, not fatal.
 	CheckMirroring func(ctx context.Context, exp *v2alpha1.Experiment) (warning string)
 
+	// StartedAt, when set, says when the run carrying the experiment started (its
+	// PipelineRun). Init then starts the experiment's clock at that time rather than when
+	// init itself finishes, so that pod start-up and the start actions count against the
+	// first interval instead of lengthening the run; see startTime for when it is not used.
+	StartedAt func(ctx context.Context) (time.Time, error)
+
 	// Interval overrides spec.duration.intervalSeconds when positive (tests, demos).
 	Interval time.Duration
 	// TargetWait bounds how long init waits for another experiment to release the target.
@@ -75,6 +81,32 @@ func (d *Deps) sleep(ctx context.Context, dur time.Duration) error {
 func (d *Deps) logf(format string, args ...any) {
 	if d.Log != nil {
 		fmt.Fprintf(d.Log, format+"\n", args...)
+	}
+}
+
+// startTime is the experiment's status.startTime, chosen when init starts it: the run's
+// start when StartedAt knows it and init finished within half an interval of it, else now.
+// The bound keeps at least half an interval between the start actions (which may shift
+// traffic or wait for readiness) and the first iteration, and keeps a run that waited long
+// for its target from firing its first iterations back to back.
+func (d *Deps) startTime(ctx context.Context, exp *v2alpha1.Experiment) time.Time {
+	now := d.now()
+	if d.StartedAt == nil {
+		return now
+	}
+	at, err := d.StartedAt(ctx)
+	switch since := now.Sub(at); {
+	case err != nil:
+		d.logf("init: the experiment's clock starts now: %v", err)
+		return now
+	case at.IsZero() || since < 0:
+		return now
+	case since > d.interval(exp)/2:
+		d.logf("init: the run started %s ago, more than half an interval; the experiment's clock starts now", since.Round(time.Millisecond))
+		return now
+	default:
+		d.logf("init: the experiment's clock starts with the run, %s ago", since.Round(time.Millisecond))
+		return at
 	}
 }
 

@@ -116,7 +116,8 @@ func Init(ctx context.Context, d *Deps) (*InitResult, error) {
 		warning = d.CheckMirroring(ctx, exp)
 	}
 
-	start := metav1.NewTime(d.now())
+	start := metav1.NewTime(d.startTime(ctx, exp))
+	now = metav1.NewTime(d.now())
 	exp, err = d.Store.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error {
 		e.Status.Metrics = infos
 		if weights != nil {
@@ -125,7 +126,7 @@ func Init(ctx context.Context, d *Deps) (*InitResult, error) {
 		if e.Status.StartTime == nil {
 			e.Status.StartTime = &start
 		}
-		e.Status.LastUpdateTime = &start
+		e.Status.LastUpdateTime = &now
 		running := v2alpha1.StageRunning
 		e.Status.Stage = &running
 		e.SetRecommendedVersion(e.Spec.VersionInfo.Baseline.Name)
@@ -133,7 +134,7 @@ func Init(ctx context.Context, d *Deps) (*InitResult, error) {
 		if warning != "" {
 			msg += "; " + warning
 		}
-		e.Status.MarkCondition(v2alpha1.ConditionCompleted, corev1.ConditionFalse, v2alpha1.ReasonStageAdvanced, msg, start)
+		e.Status.MarkCondition(v2alpha1.ConditionCompleted, corev1.ConditionFalse, v2alpha1.ReasonStageAdvanced, msg, now)
 		return nil
 	})
 	if err != nil {

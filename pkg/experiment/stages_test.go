@@ -257,3 +257,46 @@ func TestSameWeights(t *testing.T) {
 		}
 	}
 }
+
+// TestStartTimeAnchor checks when the experiment's clock starts, given when its run started.
+func TestStartTimeAnchor(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) // testDeps' clock
+	interval := 10 * time.Second
+	for _, tc := range []struct {
+		name      string
+		startedAt func(context.Context) (time.Time, error)
+		want      time.Time
+	}{
+		{name: "no run", want: now},
+		{name: "run started 3s ago", startedAt: at(now.Add(-3 * time.Second)), want: now.Add(-3 * time.Second)},
+		{name: "run started half an interval ago", startedAt: at(now.Add(-interval / 2)), want: now.Add(-interval / 2)},
+		{name: "run started more than half an interval ago", startedAt: at(now.Add(-interval/2 - time.Millisecond)), want: now},
+		{name: "run start in the future (clock skew)", startedAt: at(now.Add(time.Second)), want: now},
+		{name: "run start unknown", startedAt: at(time.Time{}), want: now},
+		{name: "run start not readable", startedAt: func(context.Context) (time.Time, error) {
+			return time.Time{}, errors.New(`pipelineruns.tekton.dev "p" is forbidden`)
+		}, want: now},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, store, _ := testDeps(t, canaryYAML, func(int32, string) float64 { return 10 })
+			d.Interval = interval
+			d.StartedAt = tc.startedAt
+			var log strings.Builder
+			d.Log = &log
+			if _, err := Init(context.Background(), d); err != nil {
+				t.Fatal(err)
+			}
+			exp, _ := store.Get(context.Background())
+			if exp.Status.StartTime == nil || !exp.Status.StartTime.Time.Equal(tc.want) {
+				t.Errorf("startTime = %v, want %v; log:\n%s", exp.Status.StartTime, tc.want, log.String())
+			}
+			if exp.Status.LastUpdateTime == nil || !exp.Status.LastUpdateTime.Time.Equal(now) {
+				t.Errorf("lastUpdateTime = %v, want now (%v)", exp.Status.LastUpdateTime, now)
+			}
+		})
+	}
+}
+
+func at(t time.Time) func(context.Context) (time.Time, error) {
+	return func(context.Context) (time.Time, error) { return t, nil }
+}
