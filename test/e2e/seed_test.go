@@ -63,6 +63,7 @@ func TestSeedMirroring(t *testing.T) {
 		t.Logf("pipeline overhead: PipelineRun %s for 7 iterations of 10s: %s per iteration (%.0f%% of the interval)",
 			wall.Round(time.Millisecond), over.Round(time.Millisecond), 100*over.Seconds()/10)
 	}
+	logTimeline(t, pr)
 	if t.Failed() || condition(pr) != "True/Succeeded" {
 		logTaskRuns(t, ns, name)
 	}

@@ -175,3 +175,43 @@ func skipped(pr *v1.PipelineRun) map[string]string {
 	}
 	return m
 }
+
+// logTimeline logs when each TaskRun of a PipelineRun was created, started its step and
+// finished, in seconds from the PipelineRun's start: where the pipeline's overhead goes.
+func logTimeline(t *testing.T, pr *v1.PipelineRun) {
+	t.Helper()
+	if pr.Status.StartTime == nil {
+		return
+	}
+	at := func(tm time.Time) string {
+		if tm.IsZero() {
+			return "-"
+		}
+		return fmt.Sprintf("%6.2f", tm.Sub(pr.Status.StartTime.Time).Seconds())
+	}
+	trs := taskRuns(t, pr.Namespace, pr.Name)
+	names := sortedKeys(trs)
+	sort.SliceStable(names, func(i, j int) bool {
+		return trs[names[i]].CreationTimestamp.Before(&trs[names[j]].CreationTimestamp)
+	})
+	t.Logf("timeline of %s (s from its start): created / pod started / step started / step finished / completed", pr.Name)
+	for _, name := range names {
+		tr := trs[name]
+		var stepStart, stepEnd, started, done time.Time
+		if tr.Status.StartTime != nil {
+			started = tr.Status.StartTime.Time
+		}
+		if tr.Status.CompletionTime != nil {
+			done = tr.Status.CompletionTime.Time
+		}
+		for _, s := range tr.Status.Steps {
+			if s.Terminated != nil {
+				stepStart, stepEnd = s.Terminated.StartedAt.Time, s.Terminated.FinishedAt.Time
+			}
+		}
+		t.Logf("  %-16s %s %s %s %s %s", name, at(tr.CreationTimestamp.Time), at(started), at(stepStart), at(stepEnd), at(done))
+	}
+	if pr.Status.CompletionTime != nil {
+		t.Logf("  %-16s %s", "(PipelineRun)", at(pr.Status.CompletionTime.Time))
+	}
+}
