@@ -131,7 +131,7 @@ generates a PipelineRun sized to any Experiment.`, n, n),
 	s.Tasks = append(s.Tasks, v1.PipelineTask{
 		Name:    TaskInit,
 		TaskRef: &v1.TaskRef{Name: tasks.InitExperiment},
-		Params:  common(),
+		Params:  common(param(tasks.ParamPipelineRun, "$(context.pipelineRun.namespace)/$(context.pipelineRun.name)")),
 	})
 	prev := TaskInit
 	for k := 1; k <= n; k++ {

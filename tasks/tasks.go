@@ -28,6 +28,7 @@ const (
 	ParamIteration       = "iteration"
 	ParamIntervalSeconds = "interval-seconds"
 	ParamPipelineStatus  = "pipeline-status"
+	ParamPipelineRun     = "pipelinerun"
 	ParamImage           = "image"
 	ParamImagePullPolicy = "image-pull-policy"
 )
@@ -80,7 +81,20 @@ func stages() []stage {
 The Experiment is validated (every error names the field), the target is acquired (only one
 running Experiment per spec.target), the referenced Metrics are embedded, the start actions
 run (for example knative/init-experiment, which fills in versionInfo), and the Experiment
-moves to the Running stage. The results say how many iterations the Experiment plans.`,
+moves to the Running stage. The results say how many iterations the Experiment plans.
+
+Given the PipelineRun it runs in (the iter8-experiment Pipeline passes it), the Experiment's
+clock starts when that PipelineRun started, provided init finishes within half an interval
+of it: start-up then counts against the first interval instead of lengthening the run. This
+needs get on pipelineruns.tekton.dev (config/rbac); without it the clock starts when init
+finishes.`,
+		params: []v1.ParamSpec{{
+			Name:        ParamPipelineRun,
+			Type:        v1.ParamTypeString,
+			Description: "The PipelineRun this Task runs in, as namespace/name, whose start time starts the Experiment's clock; empty (the default) starts it when init finishes.",
+			Default:     v1.NewStructuredValues(""),
+		}},
+		args: []string{"--pipelinerun=$(params.pipelinerun)"},
 		results: []v1.TaskResult{
 			{Name: ResultIterations, Type: v1.ResultsTypeString, Description: "The number of iterations the Experiment plans (iterationsPerLoop × maxLoops)."},
 			{Name: ResultTarget, Type: v1.ResultsTypeString, Description: "The Experiment's spec.target."},

@@ -26,8 +26,8 @@ func TestContract(t *testing.T) {
 		results []string
 		flags   []string
 	}{
-		InitExperiment: {"/ko-app/init-experiment", []string{"experiment", "namespace", "image", "image-pull-policy"},
-			[]string{"iterations", "target"}, nil},
+		InitExperiment: {"/ko-app/init-experiment", []string{"experiment", "namespace", "pipelinerun", "image", "image-pull-policy"},
+			[]string{"iterations", "target"}, []string{"--pipelinerun=$(params.pipelinerun)"}},
 		Iterate: {"/ko-app/iterate", []string{"experiment", "namespace", "iteration", "interval-seconds", "image", "image-pull-policy"},
 			[]string{"iteration"}, []string{"--iteration=$(params.iteration)", "--interval-seconds=$(params.interval-seconds)"}},
 		Assess: {"/ko-app/assess", []string{"experiment", "namespace", "iteration", "interval-seconds", "image", "image-pull-policy"},

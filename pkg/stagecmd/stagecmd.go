@@ -82,6 +82,7 @@ type options struct {
 	iteration             int
 	intervalSeconds       string
 	pipelineStatus        string
+	pipelineRun           string
 	prometheusURL         string
 	metricNamespaces      string
 	targetWait            time.Duration
@@ -124,6 +125,7 @@ func parse(stage string, args []string, stderr io.Writer) (*options, error) {
 		fs.StringVar(&o.intervalSeconds, "interval-seconds", "", "override spec.duration.intervalSeconds (for tests and demos; empty: the spec's)")
 	case StageInit:
 		fs.DurationVar(&o.targetWait, "target-wait", 10*time.Minute, "how long to wait for another experiment to release the target")
+		fs.StringVar(&o.pipelineRun, "pipelinerun", "", "the PipelineRun this stage runs in, as namespace/name: the experiment's clock starts when it started, if init finishes within half an interval (empty: when init finishes)")
 	case StageFinalize:
 		fs.StringVar(&o.pipelineStatus, "pipeline-status", "", "Tekton's $(tasks.status)")
 	}
@@ -141,6 +143,11 @@ func parse(stage string, args []string, stderr io.Writer) (*options, error) {
 	}
 	if (stage == StageIterate || stage == StageAssess) && o.iteration < 1 {
 		return nil, usageError{fmt.Errorf("--iteration must be at least 1, got %d", o.iteration)}
+	}
+	if o.pipelineRun != "" {
+		if ns, name, ok := strings.Cut(o.pipelineRun, "/"); !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			return nil, usageError{fmt.Errorf("--pipelinerun %q: want namespace/name", o.pipelineRun)}
+		}
 	}
 	if o.intervalSeconds != "" {
 		if n, err := strconv.Atoi(o.intervalSeconds); err != nil || n < 1 {
@@ -296,6 +303,11 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 		},
 		TargetWait: o.targetWait,
 		Log:        log,
+	}
+	if o.pipelineRun != "" {
+		d.StartedAt = func(ctx context.Context) (time.Time, error) {
+			return pipelineRunStart(ctx, dyn, o.pipelineRun)
+		}
 	}
 	if o.intervalSeconds != "" {
 		n, _ := strconv.Atoi(o.intervalSeconds)
