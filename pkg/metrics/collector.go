@@ -72,6 +72,10 @@ type Collector struct {
 	Parallelism int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// BatchSize bounds the distinct Prometheus queries sent in one request; queries of one
+	// Collect to the same Prometheus with the same secret, authentication and timeout are
+	// joined. DefaultBatchSize when 0; 1 or less sends every query alone.
+	BatchSize int
 }
 
 // job is one metric to collect under the key analytics looks it up by.
@@ -148,7 +152,10 @@ func builtinRef(ref string) (*v2alpha1.Metric, bool) {
 // metric key -> version name -> Result. The keys are the metric references as written in
 // spec.criteria, and the namespace/name of embedded metrics no reference names. Queries
 // run concurrently, at most Parallelism at a time per backend, each bounded by its
-// metric's timeout, so a slow backend delays only its own queries. Collect never fails:
+// metric's timeout, so a slow backend delays only its own queries. Prometheus queries are
+// all evaluated at the collector's now, and those that share a Prometheus, a secret, an
+// authentication and a timeout are sent together, up to BatchSize distinct queries per
+// request, each still getting its own Result as if sent alone. Collect never fails:
 // every problem is a Result in state Error or NoData. A reference that nothing resolves
 // to is an Error; iter8-system/<builtin name> and a bare builtin name resolve to the
 // builtin metric when status.metrics does not hold them.
@@ -170,51 +177,144 @@ func (c *Collector) Collect(ctx context.Context, exp *v2alpha1.Experiment) map[s
 	if parallel <= 0 {
 		parallel = DefaultParallelism
 	}
+	// Every Prometheus query of one Collect is evaluated at the same instant, the one the
+	// elapsed time is measured to, so that every version is judged on the same data.
+	// Prometheus keeps milliseconds.
+	at := now.Truncate(time.Millisecond)
 	// Each backend gets its own bound, so that the queries of a slow or hanging backend
 	// wait only for each other and never hold back those of another backend.
 	sems := map[string]chan struct{}{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	set := func(key, version string, r Result) {
+		mu.Lock()
+		out[key][version] = r
+		mu.Unlock()
+	}
+	// spawn runs work under the bound of backend; when ctx ends first, the results of
+	// calls are "not queried".
+	spawn := func(backend string, calls []versionQuery, work func()) {
+		mu.Lock()
+		sem, ok := sems[backend]
+		if !ok {
+			sem = make(chan struct{}, parallel)
+			sems[backend] = sem
+		}
+		mu.Unlock()
+		notQueried := func() {
+			for _, k := range calls {
+				set(k.job.key, k.version, Result{State: v2alpha1.MetricStateError, Reason: "not queried: " + ctx.Err().Error()})
+			}
+		}
+		wg.Go(func() {
+			// Checked first, since select picks at random between a free slot and the end.
+			if ctx.Err() != nil {
+				notQueried()
+				return
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				notQueried()
+				return
+			}
+			defer func() { <-sem }()
+			work()
+		})
+	}
+	single := func(call versionQuery) {
+		spawn(c.backendKey(call.job.metric), []versionQuery{call}, func() {
+			set(call.job.key, call.version, c.query(ctx, call.job.metric, call.args, at))
+		})
+	}
+	var proms []versionQuery
 	for _, j := range js {
 		for _, v := range versions {
-			set := func(r Result) {
-				mu.Lock()
-				out[j.key][v.Name] = r
-				mu.Unlock()
-			}
 			switch {
 			case j.err != "":
-				set(Result{State: v2alpha1.MetricStateError, Reason: j.err})
+				set(j.key, v.Name, Result{State: v2alpha1.MetricStateError, Reason: j.err})
 				continue
 			case len(j.metric.Spec.Mock) > 0:
-				set(mockResult(j.metric, v.Name, Args(exp, v, now)))
+				set(j.key, v.Name, mockResult(j.metric, v.Name, Args(exp, v, now)))
 				continue
 			case j.metric.Spec.IsBuiltin():
-				set(builtinResult(j.name, v.Name, hists, histErr))
+				set(j.key, v.Name, builtinResult(j.name, v.Name, hists, histErr))
 				continue
 			}
-			b := c.backendKey(j.metric)
-			sem, ok := sems[b]
-			if !ok {
-				sem = make(chan struct{}, parallel)
-				sems[b] = sem
+			call := versionQuery{job: j, version: v.Name, args: Args(exp, v, now)}
+			if c.batchSize() > 1 && batchable(j.metric) {
+				call.query = c.describeQuery(&j.metric.Spec, call.args, true)
+				proms = append(proms, call)
+				continue
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					set(Result{State: v2alpha1.MetricStateError, Reason: "not queried: " + ctx.Err().Error()})
-					return
-				}
-				defer func() { <-sem }()
-				set(c.query(ctx, j.metric, j.namespace, Args(exp, v, now)))
-			}()
+			single(call)
 		}
 	}
+	c.collectBatched(ctx, proms, at, spawn, single, set)
 	wg.Wait()
 	return out
+}
+
+// collectBatched sends the Prometheus queries that share a target in as few requests as
+// the batch size allows; a group of one query, and the queries of a metric whose target
+// cannot be resolved, go alone.
+func (c *Collector) collectBatched(ctx context.Context, calls []versionQuery, at time.Time,
+	spawn func(backend string, calls []versionQuery, work func()), single func(versionQuery), set func(key, version string, r Result)) {
+	if len(calls) == 0 {
+		return
+	}
+	groups, alone := groupCalls(calls, c.promTargets(ctx, calls))
+	for _, call := range alone {
+		single(call)
+	}
+	for _, g := range groups {
+		if len(g.calls) == 1 {
+			single(g.calls[0])
+			continue
+		}
+		backend := c.backendKey(g.calls[0].job.metric)
+		for _, b := range g.split(c.batchSize()) {
+			var members []versionQuery
+			for _, cs := range b.calls {
+				members = append(members, cs...)
+			}
+			if len(b.queries) == 1 {
+				// One distinct query needs no label to tell its answers apart.
+				spawn(backend, members, func() {
+					r := c.query(ctx, members[0].job.metric, members[0].args, at)
+					for _, m := range members {
+						r.Query = m.query
+						set(m.job.key, m.version, r)
+					}
+				})
+				continue
+			}
+			spawn(backend, members, func() {
+				results, outcome := c.batch(ctx, g.target, b.queries, at)
+				if outcome == batchFallback {
+					// The members queue for the slot this work frees when it returns.
+					for _, m := range members {
+						single(m)
+					}
+					return
+				}
+				for i, cs := range b.calls {
+					for _, m := range cs {
+						r := results[i]
+						r.Query = m.query
+						set(m.job.key, m.version, r)
+					}
+				}
+			})
+		}
+	}
+}
+
+func (c *Collector) batchSize() int {
+	if c.BatchSize == 0 {
+		return DefaultBatchSize
+	}
+	return c.BatchSize
 }
 
 // backendKey names the backend a metric queries, as written (before any secret is

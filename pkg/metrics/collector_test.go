@@ -43,20 +43,32 @@ func loadMetrics(t testing.TB, file string) map[string]v2alpha1.Metric {
 	return out
 }
 
-// promByRevision answers every query with the value given for the revision it names.
+// promByRevision answers every query, and every query of a batch, with the value given for
+// the revision it names, or an empty result.
 func promByRevision(t testing.TB, values map[string]string) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		form, _ := url.ParseQuery(string(b))
 		q := form.Get("query")
-		for rev, v := range values {
-			if strings.Contains(q, "'"+rev+"'") {
-				_, _ = io.WriteString(w, vector(v))
-				return
+		queries, batch := splitBatch(q)
+		if !batch {
+			queries = []string{q}
+		}
+		var items []string
+		for i, q := range queries {
+			for rev, v := range values {
+				if strings.Contains(q, "'"+rev+"'") {
+					label := ""
+					if batch {
+						label = fmt.Sprintf(`,%q:"%d"`, batchLabel, i)
+					}
+					items = append(items, `{"metric":{"i":"a"`+label+`},"value":[1700000000.5,"`+v+`"]}`)
+					break
+				}
 			}
 		}
-		_, _ = io.WriteString(w, vector())
+		_, _ = io.WriteString(w, `{"status":"success","data":{"resultType":"vector","result":[`+strings.Join(items, ",")+`]}}`)
 	}))
 	t.Cleanup(srv.Close)
 	return srv

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -183,6 +185,98 @@ func TestKnativeMetricsAgainstRealPrometheus(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchAgainstRealPrometheus checks that batching is invisible: every query, batched
+// or sent alone, gets the same result from a real Prometheus, including the queries that
+// make the batch fall back to single queries, and all are evaluated at the collector's now.
+func TestBatchAgainstRealPrometheus(t *testing.T) {
+	harness.Integration(t, harness.NeedPrometheus)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	p, err := harness.StartPrometheus(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	now := time.Now().Add(-time.Second).Truncate(time.Second).Add(123456789 * time.Nanosecond)
+	at := float64(now.Truncate(time.Millisecond).UnixMilli()) / 1000
+	answered := []string{
+		`vector($level)`,
+		`vector($level) # the batch ends this comment`,
+		`vector(time()) + 0 * $level`,
+		`vector($level) / 0`,
+		`vector(0) / 0 * $level`,
+		`absent(vector($level))`,
+		`vector($level) or label_replace(vector($level), "x", "1", "", "")`,
+		`sum(rate(nothing{a="$level"}[1m])) or on() vector(0)`,
+		`count({__name__="up", x="$level"}) )`, // unbalanced: sent alone
+	}
+	// requests counts, per version: the batch, the unbalanced query alone, and on fallback
+	// every batched query alone.
+	tests := []struct {
+		name      string
+		templates []string
+		requests  int
+	}{
+		{name: "answered", templates: answered, requests: 1 + 2},
+		{name: "a scalar: each alone", templates: append([]string{`scalar(vector($level))`}, answered...), requests: 1 + 2 + 2*9},
+		{name: "a parse error: each alone", templates: append([]string{`vector($level) +`}, answered...), requests: 1 + 2 + 2*9},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := batchExperiment(p.URL(), []string{"a", "b"}, tc.templates...)
+			exp.Spec.VersionInfo.Baseline.Variables = []v2alpha1.NamedValue{{Name: "level", Value: "1"}}
+			exp.Spec.VersionInfo.Candidates[0].Variables = []v2alpha1.NamedValue{{Name: "level", Value: "2"}}
+			var requests atomic.Int32
+			client := &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+				requests.Add(1)
+				return http.DefaultTransport.RoundTrip(r)
+			})}
+			collect := func(batchSize int) map[string]map[string]Result {
+				c := &Collector{BatchSize: batchSize, Now: func() time.Time { return now }, HTTPClient: client}
+				requests.Store(0)
+				return c.Collect(ctx, exp)
+			}
+			alone := collect(1)
+			batched := collect(0)
+			if n := int(requests.Load()); n != tc.requests {
+				t.Errorf("%d requests, want %d", n, tc.requests)
+			}
+			if diff := cmp.Diff(alone, batched); diff != "" {
+				t.Errorf("batched results differ from single queries' (-alone +batched):\n%s", diff)
+			}
+			// The results are the ones expected, not merely the same twice.
+			off := len(tc.templates) - len(answered)
+			states := map[string]string{}
+			for i := range answered {
+				r := batched[fmt.Sprintf("m%d", i+off)]["b"]
+				states[answered[i]] = fmt.Sprintf("%s %v %s", r.State, r.Value, r.Reason)
+			}
+			want := map[string]string{
+				answered[0]: "Value 2 ",
+				answered[1]: "Value 2 ",
+				answered[2]: fmt.Sprintf("Value %v ", at),
+				answered[3]: "NoData 0 +Inf",
+				answered[4]: "NoData 0 NaN",
+				answered[5]: "NoData 0 empty result",
+				answered[6]: "Error 0 2 series, expected 1",
+				answered[7]: "Value 0 ",
+				answered[8]: "Error 0 HTTP 400: invalid parameter \"query\": 1:32: parse error: unexpected right parenthesis ')'",
+			}
+			if diff := cmp.Diff(want, states); diff != "" {
+				t.Errorf("results of version b (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // benchBackend returns the URL of a real Prometheus scraping a queue-proxy exporter with
 // traffic for the given revisions, or of a fake when Prometheus is not installed.

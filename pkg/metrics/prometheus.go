@@ -33,11 +33,11 @@ func (c *Collector) prometheusBase(spec *v2alpha1.MetricSpec, secret map[string]
 	return strings.TrimRight(u, "/")
 }
 
-// prometheus runs an instant query. One sample or a scalar is a value; an empty vector,
-// NaN and ±Inf are no data; several samples, a matrix or a string are errors, since the
-// metric would otherwise silently judge one series out of many.
+// prometheus runs an instant query at at. One sample or a scalar is a value; an empty
+// vector, NaN and ±Inf are no data; several samples, a matrix or a string are errors, since
+// the metric would otherwise silently judge one series out of many.
 func (c *Collector) prometheus(ctx context.Context, spec *v2alpha1.MetricSpec, args, secret map[string]string,
-	auth func(*http.Request) error, red redactor, timeout time.Duration) Result {
+	auth func(*http.Request) error, red redactor, timeout time.Duration, at time.Time) Result {
 	tmpl, ok := param(spec, "query")
 	if !ok {
 		return errorResult("", "a prometheus metric needs the param query")
@@ -54,19 +54,24 @@ func (c *Collector) prometheus(ctx context.Context, spec *v2alpha1.MetricSpec, a
 	}
 	return c.retry(ctx, timeout, func(ctx context.Context) (Result, bool) {
 		sc := &statusClient{Client: client, auth: auth}
-		// The zero time lets Prometheus evaluate at its own now.
-		v, warnings, err := promv1.NewAPI(sc).Query(ctx, query, time.Time{})
+		v, warnings, err := promv1.NewAPI(sc).Query(ctx, query, at)
 		if err != nil {
 			reason, transient := prometheusError(ctx, err, sc.code, red)
 			return errorResult(query, "%s", reason), transient
 		}
-		r := promValue(v)
+		r := withWarnings(promValue(v), warnings)
 		r.Query = query
-		if r.State != v2alpha1.MetricStateValue && len(warnings) > 0 {
-			r.Reason += "; warnings: " + strings.Join(warnings, "; ")
-		}
 		return r, false
 	})
+}
+
+// withWarnings adds Prometheus' warnings to the reason of a result without a value, where
+// they may explain it (partial data).
+func withWarnings(r Result, warnings promv1.Warnings) Result {
+	if r.State != v2alpha1.MetricStateValue && len(warnings) > 0 {
+		r.Reason += "; warnings: " + strings.Join(warnings, "; ")
+	}
+	return r
 }
 
 // promValue reads the number out of an instant query's result.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -124,7 +125,7 @@ func TestPrometheusResults(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, seen := fakePrometheus(t, tc.status, tc.bodies...)
-			got := testCollector(nil).query(t.Context(), promMetric(srv.URL+"/api/v1/query", query), "", testArgs)
+			got := testCollector(nil).query(t.Context(), promMetric(srv.URL+"/api/v1/query", query), testArgs, time.Time{})
 			want := tc.want
 			want.Query = sent
 			if tc.reason != "" {
@@ -166,7 +167,7 @@ func TestPrometheusURL(t *testing.T) {
 			before := len(seen())
 			c := testCollector(nil)
 			c.PrometheusURL = tc.configured
-			got := c.query(t.Context(), promMetric(tc.urlTemplate, "up"), "", testArgs)
+			got := c.query(t.Context(), promMetric(tc.urlTemplate, "up"), testArgs, time.Time{})
 			if got.State != tc.want || got.Reason != tc.reason {
 				t.Errorf("got %s %q, want %s %q", got.State, got.Reason, tc.want, tc.reason)
 			}
@@ -180,7 +181,7 @@ func TestPrometheusURL(t *testing.T) {
 func TestPrometheusNoQueryParam(t *testing.T) {
 	m := promMetric("http://127.0.0.1:1", "")
 	m.Spec.Params = nil
-	got := testCollector(nil).query(t.Context(), m, "", testArgs)
+	got := testCollector(nil).query(t.Context(), m, testArgs, time.Time{})
 	if got.State != v2alpha1.MetricStateError || got.Reason != "a prometheus metric needs the param query" || got.Attempts != 0 {
 		t.Errorf("got %+v, want an Error about the missing param", got)
 	}
@@ -189,7 +190,7 @@ func TestPrometheusNoQueryParam(t *testing.T) {
 func TestPrometheusHostileVariableIsEscaped(t *testing.T) {
 	srv, seen := fakePrometheus(t, 200, vector("1"))
 	args := map[string]string{"revision": `v1'} or vector(1) or x{a='`, "elapsedTime": "5"}
-	got := testCollector(nil).query(t.Context(), promMetric(srv.URL, `sum(x{revision_name='$revision'})`), "", args)
+	got := testCollector(nil).query(t.Context(), promMetric(srv.URL, `sum(x{revision_name='$revision'})`), args, time.Time{})
 	want := `sum(x{revision_name='v1\x27} or vector(1) or x{a=\x27'})`
 	if diff := cmp.Diff(want, got.Query); diff != "" {
 		t.Errorf("Query (-want +got):\n%s", diff)

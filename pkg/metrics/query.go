@@ -14,8 +14,9 @@ import (
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 )
 
-// query runs one backend query for one version, retries included.
-func (c *Collector) query(ctx context.Context, m *v2alpha1.Metric, metricNS string, args map[string]string) Result {
+// query runs one backend query for one version, retries included. A Prometheus query is
+// evaluated at at; the zero time lets Prometheus evaluate at its own now.
+func (c *Collector) query(ctx context.Context, m *v2alpha1.Metric, args map[string]string, at time.Time) Result {
 	spec := &m.Spec
 	timeout := time.Duration(spec.Timeout()) * time.Second
 	prom := isPrometheus(spec)
@@ -36,7 +37,7 @@ func (c *Collector) query(ctx context.Context, m *v2alpha1.Metric, metricNS stri
 	}
 	var r Result
 	if prom {
-		r = c.prometheus(ctx, spec, args, secret, auth, red, timeout)
+		r = c.prometheus(ctx, spec, args, secret, auth, red, timeout, at)
 	} else {
 		r = c.rest(ctx, spec, args, secret, auth, red, timeout)
 	}

@@ -198,7 +198,7 @@ func TestRESTSuccess(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, seen := backend(t, tc.respond)
 			c := testCollector(secrets)
-			got := c.query(t.Context(), restMetric(srv.URL, tc.mod), "", testArgs)
+			got := c.query(t.Context(), restMetric(srv.URL, tc.mod), testArgs, time.Time{})
 			if diff := cmp.Diff(tc.want, got, ignoreQuery); diff != "" {
 				t.Errorf("result (-want +got):\n%s", diff)
 			}
@@ -217,7 +217,7 @@ func TestRESTQueryIsRecorded(t *testing.T) {
 		s.Method = ptr(v2alpha1.POSTMethodType)
 		s.Body = ptr(`{"r": "$revision"}`)
 	})
-	got := testCollector(nil).query(t.Context(), m, "", testArgs)
+	got := testCollector(nil).query(t.Context(), m, testArgs, time.Time{})
 	want := "POST " + srv.URL + `/q?q=rev%3Dsample-app-v1+t%3D60 {"r": "sample-app-v1"}`
 	if diff := cmp.Diff(want, got.Query); diff != "" {
 		t.Errorf("Query (-want +got):\n%s", diff)
@@ -302,7 +302,7 @@ func TestRESTFailure(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, seen := backend(t, tc.respond)
-			got := testCollector(secrets).query(t.Context(), restMetric(srv.URL, tc.mod), "", testArgs)
+			got := testCollector(secrets).query(t.Context(), restMetric(srv.URL, tc.mod), testArgs, time.Time{})
 			if got.State != tc.wantState || !strings.Contains(got.Reason, tc.wantReason) {
 				t.Errorf("got %s %q, want %s with %q", got.State, got.Reason, tc.wantState, tc.wantReason)
 			}
@@ -328,7 +328,7 @@ func TestRESTSlowServerStopsAtTheTimeout(t *testing.T) {
 	defer close(release)
 	m := restMetric(srv.URL, func(s *v2alpha1.MetricSpec) { s.TimeoutSeconds = ptr(int32(1)) })
 	start := time.Now()
-	got := testCollector(nil).query(t.Context(), m, "", testArgs)
+	got := testCollector(nil).query(t.Context(), m, testArgs, time.Time{})
 	took := time.Since(start)
 	if got.State != v2alpha1.MetricStateError || !strings.Contains(got.Reason, "deadline exceeded") {
 		t.Errorf("got %s %q, want an Error about the deadline", got.State, got.Reason)
@@ -342,7 +342,7 @@ func TestRESTConnectionErrorIsRetried(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	got := testCollector(nil).query(t.Context(), restMetric(url, nil), "", testArgs)
+	got := testCollector(nil).query(t.Context(), restMetric(url, nil), testArgs, time.Time{})
 	if got.State != v2alpha1.MetricStateError || got.Attempts != 3 || !strings.Contains(got.Reason, "connection refused") {
 		t.Errorf("got %+v, want an Error about the refused connection after 3 attempts", got)
 	}
@@ -400,7 +400,7 @@ func TestSecretsNeverInResults(t *testing.T) {
 	}
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := testCollector(secrets).query(t.Context(), m, "", testArgs)
+			got := testCollector(secrets).query(t.Context(), m, testArgs, time.Time{})
 			if got.State == v2alpha1.MetricStateValue {
 				t.Errorf("got a value %v, want NoData or Error", got.Value)
 			}
@@ -466,7 +466,7 @@ func TestRetriesStayWithinTheTimeout(t *testing.T) {
 	c.Retry = Backoff{Initial: 200 * time.Millisecond, Max: time.Second, Attempts: 100}
 	m := restMetric(srv.URL, func(s *v2alpha1.MetricSpec) { s.TimeoutSeconds = ptr(int32(1)) })
 	start := time.Now()
-	got := c.query(t.Context(), m, "", testArgs)
+	got := c.query(t.Context(), m, testArgs, time.Time{})
 	took := time.Since(start)
 	// Tries at 0, 200ms and 600ms; the next delay, 800ms, would end after the timeout.
 	want := Result{State: v2alpha1.MetricStateError, Attempts: 3,
