@@ -260,6 +260,11 @@ func restConfig(o *options) (*rest.Config, string, error) {
 	// connection, a stuck apiserver) would hang the stage until Tekton's timeout instead
 	// of failing as a transient error the stores retry.
 	cfg.Timeout = o.requestTimeout
+	// client-go's default client-side limit (5 requests/s after a burst of 10) made init,
+	// which reads each metric in up to four namespaces, wait seconds for itself. A stage is
+	// short-lived and its requests are bounded by the experiment's size, so the API
+	// server's own flow control is the right limit.
+	cfg.QPS, cfg.Burst = 100, 200
 	return cfg, ns, nil
 }
 
