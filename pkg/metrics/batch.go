@@ -105,26 +105,21 @@ func (c *Collector) promTargets(ctx context.Context, calls []versionQuery) map[*
 		data map[string]string
 		err  error
 	}
-	secrets := map[string]*secretRead{}
+	timeouts := map[string]time.Duration{}
 	for _, call := range calls {
 		if s := call.job.metric.Spec.Secret; s != nil && *s != "" {
-			secrets[*s] = nil
+			// The longest timeout of the metrics sharing the secret bounds the read.
+			timeouts[*s] = max(timeouts[*s], time.Duration(call.job.metric.Spec.Timeout())*time.Second)
 		}
 	}
+	secrets := make(map[string]secretRead, len(timeouts))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for ref := range secrets {
+	for ref, timeout := range timeouts {
 		wg.Go(func() {
-			// The longest timeout of the metrics sharing the secret bounds the read.
-			timeout := time.Duration(0)
-			for _, call := range calls {
-				if s := call.job.metric.Spec.Secret; s != nil && *s == ref {
-					timeout = max(timeout, time.Duration(call.job.metric.Spec.Timeout())*time.Second)
-				}
-			}
 			data, err := c.secret(ctx, ref, timeout)
 			mu.Lock()
-			secrets[ref] = &secretRead{data: data, err: err}
+			secrets[ref] = secretRead{data: data, err: err}
 			mu.Unlock()
 		})
 	}

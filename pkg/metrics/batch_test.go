@@ -587,3 +587,52 @@ func TestBatchable(t *testing.T) {
 		})
 	}
 }
+
+// TestCollectBatchSecretErrors checks that a metric whose secret cannot be used gets, for
+// every version, the error a lone query gets, and sends nothing.
+func TestCollectBatchSecretErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		secrets map[string]map[string][]byte
+		mod     func(*v2alpha1.MetricSpec)
+		reason  string
+	}{{
+		name:    "missing secret",
+		secrets: map[string]map[string][]byte{},
+		mod:     func(s *v2alpha1.MetricSpec) { s.Secret = ptr("creds") },
+		reason:  `reading secret iter8-system/creds: secrets "creds" not found`,
+	}, {
+		name:    "no token for Bearer",
+		secrets: map[string]map[string][]byte{"iter8-system/creds": {"user": []byte("someone")}},
+		mod: func(s *v2alpha1.MetricSpec) {
+			s.Secret = ptr("creds")
+			s.AuthType = ptr(v2alpha1.AuthTypeBearer)
+		},
+		reason: "authType Bearer needs token in the secret",
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &batchProm{answer: func(string) answer { return values("1") }}
+			exp := batchExperiment(p.serve(t), []string{"a", "b"}, "x{v='$name'}", "y{v='$name'}")
+			for i := range exp.Status.Metrics {
+				tc.mod(&exp.Status.Metrics[i].MetricObj.Spec)
+			}
+			c := testCollector(tc.secrets)
+			c.Now = batchCollector().Now
+			got := c.Collect(t.Context(), exp)
+			want := map[string]map[string]Result{}
+			for m, metric := range map[string]string{"m0": "x", "m1": "y"} {
+				want[m] = map[string]Result{}
+				for _, v := range []string{"a", "b"} {
+					want[m][v] = Result{State: v2alpha1.MetricStateError, Reason: tc.reason, Query: metric + "{v='" + v + "'}"}
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("Collect (-want +got):\n%s", diff)
+			}
+			if n := len(p.requests()); n != 0 {
+				t.Errorf("%d requests, want none", n)
+			}
+		})
+	}
+}
