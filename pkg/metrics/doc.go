@@ -14,6 +14,14 @@
 // substituted, every reason is redacted of the secret's values, and text a backend sent
 // (an error page) is withheld when the metric uses a secret.
 //
+// Every Prometheus query of one Collect is evaluated at the same instant, so all versions
+// are judged on the same data. Queries to the same Prometheus with the same secret,
+// authentication and timeout go in few requests: each query is wrapped as
+// label_replace((q), "__iter8_q", "<i>", "", "") and the answer is split by that label,
+// so each query still gets the result, reason and attempts it would get alone. A request
+// that fails for good (a query that does not parse, a scalar) is retried query by query; a
+// transient failure is the failure of every query in it.
+//
 // Version variables are escaped for where they go: PromQL string escapes in a Prometheus
 // query (so '$revision' stays one string whatever the value), JSON string escapes in a
 // body (so a placeholder belongs inside a JSON string), URL encoding in params.
