@@ -58,6 +58,14 @@ func run(stage string, args []string) (int, error) {
 	case "finalize":
 		fs.StringVar(&status, "pipeline-status", "", "")
 	case "init-experiment":
+		// The Pipeline passes its PipelineRun, whose start starts the experiment's clock;
+		// a TaskRun of the Task alone passes the empty default.
+		fs.Func("pipelinerun", "", func(v string) error {
+			if ns, name, ok := strings.Cut(v, "/"); v != "" && (!ok || ns == "" || name == "") {
+				return fmt.Errorf("want namespace/name, got %q", v)
+			}
+			return nil
+		})
 	default:
 		return 1, fmt.Errorf("unknown stage")
 	}
