@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -29,8 +30,11 @@ const (
 	faultMatrix    promFault = "matrix"    // a range-query result where a vector was expected
 )
 
-// fakeProm is a Prometheus query API that answers the first `healthy` queries with a value
-// and every later one with its fault, and records the queries it got.
+// fakeProm is a Prometheus query API that answers the first `healthy` requests with a value
+// and every later one with its fault, and records the queries it got. Like Prometheus, it
+// answers a batch of queries (pkg/metrics joins the queries of one backend with `or`, each
+// labelled __iter8_q by label_replace) with one series per query, so that one iteration
+// of an experiment is one request.
 type fakeProm struct {
 	fault   promFault
 	healthy int
@@ -55,8 +59,16 @@ func (f *fakeProm) serve(t *testing.T) string {
 			fault = faultNone
 		}
 		ts := fmt.Sprintf("%.3f", float64(time.Now().UnixMilli())/1000)
+		members := batchMember.FindAllStringSubmatch(r.Form.Get("query"), -1)
 		vector := func(v string) string {
-			return `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"x"},"value":[` + ts + `,"` + v + `"]}]}}`
+			if len(members) == 0 {
+				return `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"x"},"value":[` + ts + `,"` + v + `"]}]}}`
+			}
+			var series []string
+			for _, m := range members {
+				series = append(series, `{"metric":{"job":"x","__iter8_q":"`+m[1]+`"},"value":[`+ts+`,"`+v+`"]}`)
+			}
+			return `{"status":"success","data":{"resultType":"vector","result":[` + strings.Join(series, ",") + `]}}`
 		}
 		w.Header().Set("Content-Type", "application/json")
 		switch fault {
@@ -90,6 +102,9 @@ func (f *fakeProm) serve(t *testing.T) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// batchMember finds the label each query of a batch gets: label_replace((q), "__iter8_q", "i", "", "").
+var batchMember = regexp.MustCompile(`"__iter8_q",\s*"(\d+)"`)
 
 func (f *fakeProm) count() int {
 	f.mu.Lock()

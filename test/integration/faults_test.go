@@ -159,7 +159,7 @@ func TestFaultPrometheusPolicies(t *testing.T) {
 		name       string
 		metric     string // more of the metric's spec
 		fault      promFault
-		healthy    int // queries answered with a value before the fault
+		healthy    int // requests (iterations) answered with a value before the fault
 		iterations int
 		rollback   bool
 		want       faultCheck
@@ -178,7 +178,7 @@ func TestFaultPrometheusPolicies(t *testing.T) {
 		name:       "ReusePrevious keeps the last value for fewer than maxConsecutiveMissing: 2 errors",
 		metric:     "  onMissingValue: ReusePrevious\n  maxConsecutiveMissing: 2\n  timeoutSeconds: 2\n",
 		fault:      fault503,
-		healthy:    2, // iteration 1, both versions
+		healthy:    1, // iteration 1: one request, both versions' queries in one batch
 		iterations: 6,
 		rollback:   true,
 		want:       faultCheck{state: v2alpha1.MetricStateError, reason: "HTTP 503", retried: true, rollbackAt: 3, outcome: "RolledBack", message: "HTTP 503"},
@@ -214,8 +214,8 @@ func TestFaultPrometheusPolicies(t *testing.T) {
 				if len(reasons) != tc.want.rollbackAt {
 					t.Fatalf("reasons of %d assessments, want %d", len(reasons), tc.want.rollbackAt)
 				}
-				for i, rs := range reasons[tc.healthy/2 : len(reasons)-1] {
-					i += tc.healthy / 2
+				for i, rs := range reasons[tc.healthy : len(reasons)-1] {
+					i += tc.healthy
 					if len(rs) != 1 || !strings.Contains(rs[0], tc.excused) {
 						t.Errorf("iteration %d: candidate's reasons %q, want the miss excused (%q)", i+1, rs, tc.excused)
 					}
