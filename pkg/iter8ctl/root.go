@@ -9,6 +9,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/localrun"
 )
 
 // Exit codes of Main.
@@ -18,6 +20,9 @@ const (
 	// ExitUsage is for a command line that cannot run: an unknown command, flag or
 	// condition, a missing or malformed flag value.
 	ExitUsage = 2
+	// ExitInterrupted is for iter8ctl run stopped by Ctrl-C or SIGTERM (after it
+	// finalized the experiment): 128 + SIGINT, as shells report it.
+	ExitInterrupted = 130
 )
 
 // subcommands build the subcommands of iter8ctl. To add one, write its constructor in its
@@ -42,6 +47,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return ExitOK
 	}
 	fmt.Fprintf(stderr, "Error: %v\n", err)
+	if errors.Is(err, localrun.ErrInterrupted) {
+		return ExitInterrupted
+	}
 	var ue *usageError
 	if errors.As(err, &ue) {
 		if ue.command != "" {

@@ -58,7 +58,7 @@ as cancelled (Completed and Failed, "ended after k of N iterations").
 
 Exit status: 0 when the experiment achieved its aim (Conformance: the version passed;
 Canary: the candidate won; A/B, A/B/N: a winner was found), 1 otherwise, with the reason
-on standard error; 2 for a bad command line.`,
+on standard error; 2 for a bad command line; 130 after Ctrl-C (or SIGTERM) and finalize.`,
 		Example: `  # Run an experiment that sends its own load (metrics/collect) to a local service
   sample-app --version current --listen 127.0.0.1:18080 &
   iter8ctl run -f examples/conformance.yaml

@@ -327,8 +327,8 @@ func TestRunCancelledFinalizes(t *testing.T) {
 	var stdout bytes.Buffer
 	code := Main(ctx, []string{"run", "-f", interruptedExperiment(t), "-f", abMetricsExample, "--interval-seconds", interruptInterval, "--out", out},
 		strings.NewReader(""), &stdout, stderr)
-	if code != ExitError {
-		t.Errorf("exit code = %d, want %d; stderr:\n%s", code, ExitError, stderr)
+	if code != ExitInterrupted {
+		t.Errorf("exit code = %d, want %d; stderr:\n%s", code, ExitInterrupted, stderr)
 	}
 	if diff := cmp.Diff(wantInterrupted(), readOutcome(t, out)); diff != "" {
 		t.Errorf("experiment (-want +got):\n%s", diff)
@@ -373,8 +373,8 @@ func TestRunSIGINTFinalizes(t *testing.T) {
 		t.Fatalf("iter8ctl run never assessed iteration 1, so it was not interrupted; stderr:\n%s", stderr.String())
 	}
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != ExitError {
-		t.Errorf("iter8ctl run ended with %v, want exit status %d; stderr:\n%s", err, ExitError, stderr.String())
+	if !errors.As(err, &ee) || ee.ExitCode() != ExitInterrupted {
+		t.Errorf("iter8ctl run ended with %v, want exit status %d; stderr:\n%s", err, ExitInterrupted, stderr.String())
 	}
 	if diff := cmp.Diff(wantInterrupted(), readOutcome(t, out)); diff != "" {
 		t.Errorf("experiment (-want +got):\n%s", diff)
