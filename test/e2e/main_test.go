@@ -10,9 +10,7 @@
 //
 // ITER8_E2E_KUBECONFIG=$CL/etc/admin.kubeconfig reuses a running full cluster of the kit
 // (started with test/local-cluster/up.sh) instead of starting and stopping one.
-// ITER8_E2E_KEEP=1 leaves the cluster it started running. ITER8_E2E_INJECTED_SIDECARS=true
-// keeps Tekton's default for running-in-environment-with-injected-sidecars (see
-// tektonFeatureFlags).
+// ITER8_E2E_KEEP=1 leaves the cluster it started running.
 package e2e
 
 import (
@@ -128,25 +126,7 @@ func setup() error {
 	if err := harness.InstallCRDs(ctx, cluster.config, append(files, istio...)...); err != nil {
 		return err
 	}
-	if err := install(ctx, filepath.Join(root, "config")); err != nil {
-		return err
-	}
-	return tektonFeatureFlags(ctx)
-}
-
-// tektonFeatureFlags sets running-in-environment-with-injected-sidecars to false, as the
-// README recommends for clusters that inject no sidecars into TaskRun pods (this node has
-// no mesh): each TaskRun's step then starts without waiting for the controller to see the
-// pod running. ITER8_E2E_INJECTED_SIDECARS=true keeps Tekton's default, to measure both.
-func tektonFeatureFlags(ctx context.Context) error {
-	value := "false"
-	if os.Getenv("ITER8_E2E_INJECTED_SIDECARS") == "true" {
-		value = "true"
-	}
-	logf("Tekton feature flag running-in-environment-with-injected-sidecars: %s", value)
-	_, err := kubectl(ctx, nil, "patch", "configmap", "feature-flags", "-n", "tekton-pipelines", "--type", "merge",
-		"-p", `{"data":{"running-in-environment-with-injected-sidecars":"`+value+`"}}`)
-	return err
+	return install(ctx, filepath.Join(root, "config"))
 }
 
 // install runs the documented install: kubectl apply -k config/. On a cluster without the
