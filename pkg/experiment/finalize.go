@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -67,7 +68,9 @@ func Finalize(ctx context.Context, d *Deps, pipelineStatus string) (*FinalizeRes
 	// and may not even hold its target: its traffic is not its to restore.
 	started := exp.Status.StartTime != nil
 	if (cause != "" || rolledBack) && !externalChange && started {
-		if err := d.restoreBaseline(ctx, exp); err != nil {
+		if err := d.restoreBaseline(ctx, exp); errors.Is(err, ErrGone) {
+			return nil, err
+		} else if err != nil {
 			// Traffic could not be restored: that is the worst outcome, say so loudly.
 			cause = joinCause(cause, "restoring traffic to the baseline failed: "+err.Error())
 		}
@@ -184,6 +187,11 @@ func (d *Deps) restoreBaseline(ctx context.Context, exp *v2alpha1.Experiment) er
 	}
 	if sameWeights(observed, desired) {
 		_, err := d.recordWeights(ctx, observed)
+		return err
+	}
+	// The experiment may have been deleted since finalize read it: a deleted experiment
+	// moves no traffic (whoever deleted it owns the traffic now).
+	if _, err := d.Store.Get(ctx); err != nil {
 		return err
 	}
 	applied, err := d.Traffic.Apply(ctx, exp, observed, desired)

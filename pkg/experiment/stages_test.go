@@ -300,3 +300,63 @@ func TestStartTimeAnchor(t *testing.T) {
 func at(t time.Time) func(context.Context) (time.Time, error) {
 	return func(context.Context) (time.Time, error) { return t, nil }
 }
+
+// goneStore is a Store whose experiment is deleted once gone is set.
+type goneStore struct {
+	Store
+	gone bool
+}
+
+func (s *goneStore) Get(ctx context.Context) (*v2alpha1.Experiment, error) {
+	if s.gone {
+		return nil, ErrGone
+	}
+	return s.Store.Get(ctx)
+}
+
+func (s *goneStore) UpdateStatus(ctx context.Context, mutate func(*v2alpha1.Experiment) error) (*v2alpha1.Experiment, error) {
+	if s.gone {
+		return nil, ErrGone
+	}
+	return s.Store.UpdateStatus(ctx, mutate)
+}
+
+// observeHook runs a function when the weights are read.
+type observeHook struct {
+	*memTraffic
+	onObserve func()
+}
+
+func (o *observeHook) Observe(ctx context.Context, exp *v2alpha1.Experiment) ([]v2alpha1.WeightData, error) {
+	if o.onObserve != nil {
+		o.onObserve()
+	}
+	return o.memTraffic.Observe(ctx, exp)
+}
+
+// TestFinalizeDeletedMovesNoTraffic deletes the experiment while finalize restores the
+// baseline: finalize stops with ErrGone and leaves the traffic as it was.
+func TestFinalizeDeletedMovesNoTraffic(t *testing.T) {
+	ctx := context.Background()
+	d, store, tr := testDeps(t, canaryYAML, func(int32, string) float64 { return 10 })
+	gs := &goneStore{Store: store}
+	hook := &observeHook{memTraffic: tr}
+	d.Store, d.Traffic = gs, hook
+	if _, err := Init(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Iterate(ctx, d, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Assess(ctx, d, 1); err != nil {
+		t.Fatal(err)
+	}
+	applied := tr.applies
+	hook.onObserve = func() { gs.gone = true }
+	if _, err := Finalize(ctx, d, "Failed"); !errors.Is(err, ErrGone) {
+		t.Fatalf("finalize of a deleted experiment = %v, want ErrGone", err)
+	}
+	if diff := cmp.Diff(map[string]int32{"v1": 90, "v2": 10}, tr.weights); diff != "" || tr.applies != applied {
+		t.Errorf("finalize moved the traffic of a deleted experiment (%d applies, want %d); weights (-want +got):\n%s", tr.applies, applied, diff)
+	}
+}
