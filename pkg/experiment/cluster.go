@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -31,6 +32,25 @@ type ClusterStore struct {
 	Name      string
 	// Component is the source of the events, e.g. "iter8-iterate".
 	Component string
+
+	// last is the experiment as this store last read or wrote it. A write is first tried
+	// on it, and the experiment is read again only when that write conflicts: optimistic
+	// concurrency with one round trip per write instead of two.
+	mu   sync.Mutex
+	last *v2alpha1.Experiment
+}
+
+func (s *ClusterStore) remember(exp *v2alpha1.Experiment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = exp.DeepCopy()
+}
+
+// latest is a copy of the experiment as last read or written, or nil.
+func (s *ClusterStore) latest() *v2alpha1.Experiment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last.DeepCopy()
 }
 
 var _ Store = (*ClusterStore)(nil)
@@ -102,23 +122,32 @@ func (s *ClusterStore) Get(ctx context.Context) (*v2alpha1.Experiment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading experiment %s/%s: %w", s.Namespace, s.Name, err)
 	}
-	return FromUnstructured(u)
+	exp, err := FromUnstructured(u)
+	if err != nil {
+		return nil, err
+	}
+	s.remember(exp)
+	return exp, nil
 }
 
-// UpdateStatus re-reads, mutates and writes the status until the write does not conflict.
+// UpdateStatus mutates and writes the status until the write does not conflict, re-reading
+// the experiment after a conflict.
 func (s *ClusterStore) UpdateStatus(ctx context.Context, mutate func(*v2alpha1.Experiment) error) (*v2alpha1.Experiment, error) {
 	return s.update(ctx, mutate, true)
 }
 
-// UpdateSpec re-reads, mutates and writes the object (spec and metadata).
+// UpdateSpec does the same for the object (spec and metadata).
 func (s *ClusterStore) UpdateSpec(ctx context.Context, mutate func(*v2alpha1.Experiment) error) (*v2alpha1.Experiment, error) {
 	return s.update(ctx, mutate, false)
 }
 
 func (s *ClusterStore) update(ctx context.Context, mutate func(*v2alpha1.Experiment) error, status bool) (*v2alpha1.Experiment, error) {
 	var out *v2alpha1.Experiment
+	base := s.latest()
 	err := retry.RetryOnConflict(conflictBackoff, func() error {
-		return s.updateOnce(ctx, mutate, status, &out)
+		b := base
+		base = nil // after a conflict, the latest from the server
+		return s.updateOnce(ctx, mutate, status, b, &out)
 	})
 	if err != nil {
 		if errors.Is(err, ErrGone) {
@@ -129,20 +158,29 @@ func (s *ClusterStore) update(ctx context.Context, mutate func(*v2alpha1.Experim
 	return out, nil
 }
 
-// updateOnce reads, mutates and writes, retrying transient errors other than a conflict,
-// which it returns for update to re-apply.
-func (s *ClusterStore) updateOnce(ctx context.Context, mutate func(*v2alpha1.Experiment) error, status bool, out **v2alpha1.Experiment) error {
+// updateOnce mutates base (or, when nil, the experiment it reads) and writes it, retrying
+// transient errors other than a conflict, which it returns for update to re-apply.
+func (s *ClusterStore) updateOnce(ctx context.Context, mutate func(*v2alpha1.Experiment) error, status bool, base *v2alpha1.Experiment, out **v2alpha1.Experiment) error {
 	return retry.OnError(writeBackoff, func(err error) bool { return transient(err) && !apierrors.IsConflict(err) }, func() error {
-		exp, err := s.Get(ctx)
-		if err != nil {
-			return err
+		exp := base
+		base = nil // a retry reads the experiment again
+		if exp != nil && mutate(exp) != nil {
+			// No change, or an error, by the remembered experiment: decide again on the
+			// server's, since no write will check that decision against it.
+			exp = nil
 		}
-		if err := mutate(exp); err != nil {
-			if errors.Is(err, ErrNoChange) {
-				*out = exp
-				return nil
+		if exp == nil {
+			var err error
+			if exp, err = s.Get(ctx); err != nil {
+				return err
 			}
-			return err
+			if err := mutate(exp); err != nil {
+				if errors.Is(err, ErrNoChange) {
+					*out = exp
+					return nil
+				}
+				return err
+			}
 		}
 		u, err := ToUnstructured(exp)
 		if err != nil {
@@ -159,8 +197,11 @@ func (s *ClusterStore) updateOnce(ctx context.Context, mutate func(*v2alpha1.Exp
 		if err != nil {
 			return err
 		}
-		*out, err = FromUnstructured(u)
-		return err
+		if *out, err = FromUnstructured(u); err != nil {
+			return err
+		}
+		s.remember(*out)
+		return nil
 	})
 }
 
