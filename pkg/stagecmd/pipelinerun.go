@@ -3,7 +3,6 @@ package stagecmd
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,13 +13,10 @@ import (
 
 var pipelineRunGVR = schema.GroupVersionResource{Group: "tekton.dev", Version: "v1", Resource: "pipelineruns"}
 
-// pipelineRunStart returns when the PipelineRun ref (namespace/name) started: its
-// status.startTime, else its creation time, which the controller's start follows closely.
-func pipelineRunStart(ctx context.Context, dyn dynamic.Interface, ref string) (time.Time, error) {
-	ns, name, ok := strings.Cut(ref, "/")
-	if !ok || ns == "" || name == "" {
-		return time.Time{}, fmt.Errorf("--pipelinerun %q: want namespace/name", ref)
-	}
+// pipelineRunStart returns when the PipelineRun ns/name started: its status.startTime,
+// else its creation time, which the controller's start follows closely.
+func pipelineRunStart(ctx context.Context, dyn dynamic.Interface, ns, name string) (time.Time, error) {
+	ref := ns + "/" + name
 	u, err := dyn.Resource(pipelineRunGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("reading the start of PipelineRun %s: %w", ref, err)

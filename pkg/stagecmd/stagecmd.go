@@ -82,7 +82,9 @@ type options struct {
 	iteration             int
 	intervalSeconds       string
 	pipelineStatus        string
-	pipelineRun           string
+	pipelineRun           string // namespace/name, as given
+	pipelineRunNamespace  string
+	pipelineRunName       string
 	prometheusURL         string
 	metricNamespaces      string
 	targetWait            time.Duration
@@ -145,7 +147,9 @@ func parse(stage string, args []string, stderr io.Writer) (*options, error) {
 		return nil, usageError{fmt.Errorf("--iteration must be at least 1, got %d", o.iteration)}
 	}
 	if o.pipelineRun != "" {
-		if ns, name, ok := strings.Cut(o.pipelineRun, "/"); !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		var ok bool
+		o.pipelineRunNamespace, o.pipelineRunName, ok = strings.Cut(o.pipelineRun, "/")
+		if !ok || o.pipelineRunNamespace == "" || o.pipelineRunName == "" || strings.Contains(o.pipelineRunName, "/") {
 			return nil, usageError{fmt.Errorf("--pipelinerun %q: want namespace/name", o.pipelineRun)}
 		}
 	}
@@ -311,7 +315,7 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 	}
 	if o.pipelineRun != "" {
 		d.StartedAt = func(ctx context.Context) (time.Time, error) {
-			return pipelineRunStart(ctx, dyn, o.pipelineRun)
+			return pipelineRunStart(ctx, dyn, o.pipelineRunNamespace, o.pipelineRunName)
 		}
 	}
 	if o.intervalSeconds != "" {
