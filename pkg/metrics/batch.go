@@ -86,7 +86,7 @@ func balanced(q string) bool {
 				return false
 			}
 		case '(', '[', '{':
-			stack = append(stack, map[byte]byte{'(': ')', '[': ']', '{': '}'}[ch])
+			stack = append(stack, ")]}"[strings.IndexByte("([{", ch)])
 		case ')', ']', '}':
 			if len(stack) == 0 || stack[len(stack)-1] != ch {
 				return false
