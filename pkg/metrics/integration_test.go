@@ -279,8 +279,9 @@ type roundTripper func(*http.Request) (*http.Response, error)
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // benchBackend returns the URL of a real Prometheus scraping a queue-proxy exporter with
-// traffic for the given revisions, or of a fake when Prometheus is not installed.
-func benchBackend(b *testing.B, revisions []string) string {
+// traffic for the given revisions, and that Prometheus; or the URL of a fake and nil when
+// Prometheus is not installed.
+func benchBackend(b *testing.B, revisions []string) (string, *harness.Prometheus) {
 	b.Helper()
 	qp := startQueueProxy(b, revisions...)
 	for i, rev := range revisions {
@@ -297,7 +298,7 @@ func benchBackend(b *testing.B, revisions []string) string {
 				b.Fatal(err)
 			}
 			b.Logf("querying a real Prometheus at %s", p.URL())
-			return p.URL()
+			return p.URL(), p
 		case errors.Is(err, harness.ErrToolsMissing) && mode != "required":
 			b.Logf("no Prometheus (%v); querying a fake", err)
 		default:
@@ -305,7 +306,7 @@ func benchBackend(b *testing.B, revisions []string) string {
 		}
 	}
 	srv := promByRevision(b, map[string]string{})
-	return srv.URL
+	return srv.URL, nil
 }
 
 // distinct makes metric i's query text its own without changing what it selects or costs:
@@ -342,7 +343,7 @@ func BenchmarkIterationQueries(b *testing.B) {
 	for i := range revisions {
 		revisions[i] = fmt.Sprintf("sample-app-v%d", i+1)
 	}
-	url := benchBackend(b, revisions)
+	url, _ := benchBackend(b, revisions)
 	perQuery, perIteration := map[string]float64{}, map[string]float64{}
 	for _, size := range []struct{ versions, metrics int }{{1, 3}, {10, 10}} {
 		name := fmt.Sprintf("%dx%d", size.versions, size.metrics)
