@@ -4,8 +4,10 @@
 # Builds the multi-call stage binary (cmd/iter8-stage: static, CGO_ENABLED=0) and writes
 # the all-in-one stages image as a tarball, without Docker or a registry:
 # /ko-app/iter8-stage with the links /ko-app/{init-experiment,iterate,assess,finalize} to it
-# (ko's layout, which the Tasks' commands use), user 65532, no shell. The image writer is
-# go-containerregistry's, through test/local-cluster/go/tools/mkimg.
+# (ko's layout, which the Tasks' commands use), user 65532, no shell, and the host's CA
+# bundle at /etc/ssl/certs/ca-certificates.crt, where Go looks for the roots that verify
+# HTTPS load targets (the binary carries none). The image writer is go-containerregistry's,
+# through test/local-cluster/go/tools/mkimg.
 #
 #   hack/images.sh                                   # localhost/iter8-tekton/stages:dev -> bin/images/stages.tar
 #   ctr -n k8s.io images import bin/images/stages.tar # into a containerd
@@ -31,11 +33,17 @@ case "${TAG##*/}" in
 esac
 
 GO=${GO:-go}
+# Debian's ca-certificates (hack/tools.sh installs it).
+CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+if [ ! -s "$CA_BUNDLE" ]; then
+  echo "images.sh: no CA bundle at $CA_BUNDLE: install ca-certificates (hack/tools.sh) or set CA_BUNDLE" >&2
+  exit 1
+fi
 BUILD=$(mktemp -d)
 trap 'rm -rf "$BUILD"' EXIT
 STAGES="init-experiment iterate assess finalize"
 (cd "$ROOT" && CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w" -o "$BUILD/iter8-stage" ./cmd/iter8-stage)
-files=("$BUILD/iter8-stage:/ko-app/iter8-stage")
+files=("$BUILD/iter8-stage:/ko-app/iter8-stage" "$CA_BUNDLE:/etc/ssl/certs/ca-certificates.crt:0644")
 links=()
 for s in $STAGES; do
   links+=(-symlink "/ko-app/$s=iter8-stage")

@@ -5,14 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"sync"
 	"time"
 
-	"fortio.org/fortio/fhttp"
 	"fortio.org/fortio/periodic"
 	"fortio.org/log"
-	"golang.org/x/net/http/httpguts"
 )
 
 // The defaults of iter8's metrics/collect task.
@@ -40,29 +37,37 @@ type LoadOptions struct {
 	Payload []byte
 	// ContentType, when set, is the body's type and makes the request a POST.
 	ContentType string
-	// RequestTimeout bounds each request; fortio's default when 0.
+	// RequestTimeout bounds each request; DefaultRequestTimeout (fortio's) when 0.
 	RequestTimeout time.Duration
 }
 
 var quietFortio sync.Once
 
-// Load sends the load with fortio and returns its histogram. Failed requests (HTTP
-// errors, connection errors) are counted in the histogram, not returned as errors; the
-// error is for a run that could not start (an invalid URL or header). Cancelling ctx ends
-// the run early with the requests sent so far.
+// Load sends the load, paced by fortio's periodic runner, and returns its histogram.
+// Failed requests (HTTP errors, connection errors) are counted in the histogram, not
+// returned as errors; the error is for a run that could not start (an invalid URL or
+// header, a host that does not resolve). Cancelling ctx ends the run early with the
+// requests sent so far.
 func Load(ctx context.Context, o LoadOptions) (*Histogram, error) {
 	if o.URL == "" {
 		return nil, errors.New("load: no URL")
 	}
-	if o.NumRequests < 0 || o.Duration < 0 || o.QPS < 0 || o.Connections < 0 {
-		return nil, fmt.Errorf("load for %s: negative numRequests, duration, qps or connections", o.URL)
+	if o.NumRequests < 0 || o.Duration < 0 || o.QPS < 0 || o.Connections < 0 || o.RequestTimeout < 0 {
+		return nil, fmt.Errorf("load for %s: negative numRequests, duration, qps, connections or request timeout", o.URL)
+	}
+	t, err := newTarget(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.resolve(ctx); err != nil {
+		return nil, fmt.Errorf("load for %s: %w", o.URL, err)
 	}
 	quietFortio.Do(func() {
-		// fortio logs every run, and every failed request, to stderr; failures are
-		// counted in the histogram, and the task's log is not the place for them.
+		// periodic logs every run to stderr, and warns when it lowers the number of
+		// threads; the task's log is not the place for them.
 		log.SetLogLevelQuiet(log.Critical)
 	})
-	// fortio takes the aborter out of the options it is given, so keep a reference.
+	// periodic takes the aborter out of the options it is given, so keep a reference.
 	stop := periodic.NewAborter()
 	ro := periodic.RunnerOptions{
 		QPS:        o.QPS,
@@ -84,30 +89,6 @@ func Load(ctx context.Context, o LoadOptions) (*Histogram, error) {
 	default:
 		ro.Exactly = DefaultNumRequests
 	}
-	opts := fhttp.HTTPRunnerOptions{
-		RunnerOptions: ro,
-		// A version that fails its first requests is measured, not skipped.
-		AllowInitialErrors: true,
-	}
-	opts.HTTPOptions.URL = o.URL
-	opts.HTTPOptions.HTTPReqTimeOut = o.RequestTimeout
-	opts.HTTPOptions.Payload = o.Payload
-	opts.HTTPOptions.ContentType = o.ContentType
-	opts.HTTPOptions.Init(o.URL)
-	names := make([]string, 0, len(o.Headers))
-	for k := range o.Headers {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		// fortio accepts names that net/http would refuse, such as one with a space.
-		if !httpguts.ValidHeaderFieldName(k) || !httpguts.ValidHeaderFieldValue(o.Headers[k]) {
-			return nil, fmt.Errorf("load for %s: invalid header %q", o.URL, k)
-		}
-		if err := opts.HTTPOptions.AddAndValidateExtraHeader(k + ": " + o.Headers[k]); err != nil {
-			return nil, fmt.Errorf("load for %s: header %q: %w", o.URL, k, err)
-		}
-	}
 
 	done := make(chan struct{})
 	defer close(done)
@@ -118,14 +99,11 @@ func Load(ctx context.Context, o LoadOptions) (*Histogram, error) {
 		case <-done:
 		}
 	}()
-	res, err := fhttp.RunHTTPTest(&opts)
-	if err != nil {
-		return nil, fmt.Errorf("load for %s: %w", o.URL, err)
-	}
-	return fromFortio(res), nil
+	res, codes := run(ctx, t, ro, ro.Exactly == 0)
+	return fromPeriodic(res, codes), nil
 }
 
-func fromFortio(res *fhttp.HTTPRunnerResults) *Histogram {
+func fromPeriodic(res periodic.RunnerResults, codes map[int]int64) *Histogram {
 	h := &Histogram{RetCodes: map[int]int64{}}
 	if d := res.DurationHistogram; d != nil {
 		h.DurationHistogram = DurationHistogram{Count: d.Count, Max: d.Max, Sum: d.Sum}
@@ -133,7 +111,7 @@ func fromFortio(res *fhttp.HTTPRunnerResults) *Histogram {
 			h.DurationHistogram.Data = append(h.DurationHistogram.Data, Bucket{Start: b.Start, End: b.End, Count: b.Count})
 		}
 	}
-	for code, n := range res.RetCodes {
+	for code, n := range codes {
 		h.RetCodes[code] = n
 	}
 	return h
