@@ -5,7 +5,7 @@
 package tools
 
 import (
-	_ "fortio.org/fortio/fhttp"
+	_ "fortio.org/fortio/periodic"
 	_ "github.com/expr-lang/expr"
 	_ "github.com/google/go-cmp/cmp"
 	_ "github.com/itchyny/gojq"
