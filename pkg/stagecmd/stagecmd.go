@@ -289,6 +289,10 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 	if err != nil {
 		return nil, err
 	}
+	experiments, err := experiment.NewExperimentClient(cfg, hc)
+	if err != nil {
+		return nil, err
+	}
 	// One mapper for the actions and the weights: what one reads, the other need not.
 	tc := &traffic.Client{Dynamic: dyn, Mapper: mapper}
 	secrets := func(ctx context.Context, namespace, name string) (map[string][]byte, error) {
@@ -298,7 +302,7 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 	// common/readiness takes kubectl's kinds, short names included (ksvc, deploy).
 	env := actions.Env{Dynamic: dyn, Mapper: mapper, Secrets: secrets, Out: log, Collect: experiment.CollectBuiltin}
 	d := &experiment.Deps{
-		Store:            &experiment.ClusterStore{Dynamic: dyn, Events: experiment.DynamicEvents{Dynamic: dyn}, Namespace: ns, Name: o.experiment, Component: "iter8-" + stage},
+		Store:            &experiment.ClusterStore{Client: experiments, Events: experiment.DynamicEvents{Dynamic: dyn}, Namespace: ns, Name: o.experiment, Component: "iter8-" + stage},
 		Metrics:          experiment.ClusterMetrics{Dynamic: dyn},
 		MetricNamespaces: splitList(o.metricNamespaces),
 		Measure:          experiment.MeasureWith(collector, metav1.Now),

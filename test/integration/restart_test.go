@@ -14,7 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 	"github.com/iter8-tools/iter8-tekton/pkg/experiment"
@@ -246,7 +246,7 @@ func (e *env) stageKilled(t *testing.T, ks *killSwitch, ns, name, stage string, 
 	}
 	var log bytes.Buffer
 	d := &experiment.Deps{
-		Store:   killableStore{Store: &experiment.ClusterStore{Dynamic: dynamic.NewForConfigOrDie(e.cp.Config()), Events: experiment.DynamicEvents{Dynamic: e.dyn}, Namespace: ns, Name: name, Component: "iter8-test"}, k: ks},
+		Store:   killableStore{Store: &experiment.ClusterStore{Client: experimentClient(t, e.cp.Config()), Events: experiment.DynamicEvents{Dynamic: e.dyn}, Namespace: ns, Name: name, Component: "iter8-test"}, k: ks},
 		Traffic: killableTraffic{Traffic: tc, k: ks},
 		Log:     &log,
 	}
@@ -602,7 +602,7 @@ func TestExperimentDeletedDuringAssess(t *testing.T) {
 	var log bytes.Buffer
 	d := &experiment.Deps{
 		Store: deletingStore{
-			Store: &experiment.ClusterStore{Dynamic: e.dyn, Events: experiment.DynamicEvents{Dynamic: e.dyn}, Namespace: ns, Name: "restart", Component: "iter8-assess"},
+			Store: &experiment.ClusterStore{Client: experimentClient(t, e.cp.Config()), Events: experiment.DynamicEvents{Dynamic: e.dyn}, Namespace: ns, Name: "restart", Component: "iter8-assess"},
 			del:   func(x *v2alpha1.Experiment) bool { return ptrValue(x.Status.AssessedIterations) == 1 },
 			gone: func() {
 				if err := e.dyn.Resource(v2alpha1.ExperimentResource).Namespace(ns).Delete(context.Background(), "restart", metav1.DeleteOptions{}); err != nil {
@@ -621,4 +621,18 @@ func TestExperimentDeletedDuringAssess(t *testing.T) {
 	if got := vsGeneration(t, e, ns); got != gen {
 		t.Errorf("assess patched the VirtualService after the experiment was deleted (generation %d -> %d, weights %v)", gen, got, vsWeights(t, e, ns))
 	}
+}
+
+// experimentClient is the stages' client for experiments, on a connection of its own.
+func experimentClient(t *testing.T, cfg *rest.Config) rest.Interface {
+	t.Helper()
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := experiment.NewExperimentClient(cfg, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
