@@ -166,6 +166,7 @@ func Run(ctx context.Context, stage string, args []string, stdout, stderr io.Wri
 	if _, ok := stageHelp[stage]; !ok {
 		return fmt.Errorf("unknown stage %q", stage)
 	}
+	go experiment.WarmCodecs()
 	o, err := parse(stage, args, stderr)
 	if err != nil {
 		return err
@@ -289,7 +290,7 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 	if err != nil {
 		return nil, err
 	}
-	experiments, err := experiment.NewExperimentClient(cfg, hc)
+	api, err := experiment.NewJSONClient(cfg, hc)
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +303,7 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 	// common/readiness takes kubectl's kinds, short names included (ksvc, deploy).
 	env := actions.Env{Dynamic: dyn, Mapper: mapper, Secrets: secrets, Out: log, Collect: experiment.CollectBuiltin}
 	d := &experiment.Deps{
-		Store:            &experiment.ClusterStore{Client: experiments, Events: experiment.DynamicEvents{Dynamic: dyn}, Namespace: ns, Name: o.experiment, Component: "iter8-" + stage},
+		Store:            &experiment.ClusterStore{Client: api, Events: experiment.RESTEvents{Client: api}, Namespace: ns, Name: o.experiment, Component: "iter8-" + stage},
 		Metrics:          experiment.ClusterMetrics{Dynamic: dyn},
 		MetricNamespaces: splitList(o.metricNamespaces),
 		Measure:          experiment.MeasureWith(collector, metav1.Now),

@@ -244,9 +244,10 @@ func (e *env) stageKilled(t *testing.T, ks *killSwitch, ns, name, stage string, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	api := jsonClient(t, e.cp.Config())
 	var log bytes.Buffer
 	d := &experiment.Deps{
-		Store:   killableStore{Store: &experiment.ClusterStore{Client: experimentClient(t, e.cp.Config()), Events: experiment.DynamicEvents{Dynamic: e.dyn}, Namespace: ns, Name: name, Component: "iter8-test"}, k: ks},
+		Store:   killableStore{Store: &experiment.ClusterStore{Client: api, Events: experiment.RESTEvents{Client: api}, Namespace: ns, Name: name, Component: "iter8-test"}, k: ks},
 		Traffic: killableTraffic{Traffic: tc, k: ks},
 		Log:     &log,
 	}
@@ -599,10 +600,11 @@ func TestExperimentDeletedDuringAssess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	api := jsonClient(t, e.cp.Config())
 	var log bytes.Buffer
 	d := &experiment.Deps{
 		Store: deletingStore{
-			Store: &experiment.ClusterStore{Client: experimentClient(t, e.cp.Config()), Events: experiment.DynamicEvents{Dynamic: e.dyn}, Namespace: ns, Name: "restart", Component: "iter8-assess"},
+			Store: &experiment.ClusterStore{Client: api, Events: experiment.RESTEvents{Client: api}, Namespace: ns, Name: "restart", Component: "iter8-assess"},
 			del:   func(x *v2alpha1.Experiment) bool { return ptrValue(x.Status.AssessedIterations) == 1 },
 			gone: func() {
 				if err := e.dyn.Resource(v2alpha1.ExperimentResource).Namespace(ns).Delete(context.Background(), "restart", metav1.DeleteOptions{}); err != nil {
@@ -623,14 +625,14 @@ func TestExperimentDeletedDuringAssess(t *testing.T) {
 	}
 }
 
-// experimentClient is the stages' client for experiments, on a connection of its own.
-func experimentClient(t *testing.T, cfg *rest.Config) rest.Interface {
+// jsonClient is the stages' client for experiments and events, on a connection of its own.
+func jsonClient(t *testing.T, cfg *rest.Config) rest.Interface {
 	t.Helper()
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := experiment.NewExperimentClient(cfg, hc)
+	c, err := experiment.NewJSONClient(cfg, hc)
 	if err != nil {
 		t.Fatal(err)
 	}
