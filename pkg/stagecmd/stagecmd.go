@@ -166,11 +166,11 @@ func Run(ctx context.Context, stage string, args []string, stdout, stderr io.Wri
 	if _, ok := stageHelp[stage]; !ok {
 		return fmt.Errorf("unknown stage %q", stage)
 	}
-	go experiment.WarmCodecs()
 	o, err := parse(stage, args, stderr)
 	if err != nil {
 		return err
 	}
+	go experiment.WarmCodecs()
 	cfg, ns, err := restConfig(o)
 	if err != nil {
 		return err
