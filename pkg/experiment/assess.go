@@ -42,7 +42,8 @@ func Assess(ctx context.Context, d *Deps, k int32) (*AssessResult, error) {
 	if assessed(exp) < k {
 		now := metav1.NewTime(d.now())
 		res := analytics.Assess(exp, now)
-		exp, err = d.Store.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error {
+		var written bool
+		exp, written, err = d.updateStatus(ctx, func(e *v2alpha1.Experiment) error {
 			if assessed(e) >= k {
 				return ErrNoChange
 			}
@@ -69,7 +70,7 @@ func Assess(ctx context.Context, d *Deps, k int32) (*AssessResult, error) {
 			return nil, err
 		}
 		d.logf("assess %d: %s", k, assessmentLine(exp))
-		if len(exp.Status.RolledBack) > 0 {
+		if written && len(exp.Status.RolledBack) > 0 {
 			d.Store.Event(ctx, exp, corev1.EventTypeWarning, v2alpha1.ReasonRollback, rollbackMessage(exp, k))
 		}
 	} else {

@@ -78,6 +78,21 @@ func (d *Deps) sleep(ctx context.Context, dur time.Duration) error {
 	}
 }
 
+// updateStatus is Store.UpdateStatus that also says whether this change was written: not
+// when mutate, on the experiment as it last read it, returned ErrNoChange because another
+// run of the stage got there first. An event announces a change this run made; iter8
+// records events only when a condition actually changes, so a change someone else made
+// is not announced twice.
+func (d *Deps) updateStatus(ctx context.Context, mutate func(*v2alpha1.Experiment) error) (exp *v2alpha1.Experiment, written bool, err error) {
+	// The store calls mutate again after a conflict; its last call decides.
+	exp, err = d.Store.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error {
+		err := mutate(e)
+		written = err == nil
+		return err
+	})
+	return exp, written && err == nil, err
+}
+
 func (d *Deps) logf(format string, args ...any) {
 	if d.Log != nil {
 		fmt.Fprintf(d.Log, format+"\n", args...)

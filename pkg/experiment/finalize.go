@@ -56,8 +56,15 @@ func Finalize(ctx context.Context, d *Deps, pipelineStatus string) (*FinalizeRes
 
 	cause := failureCause(exp, pipelineStatus)
 	rolledBack := len(exp.Status.RolledBack) > 0
-	if _, err := d.setStage(ctx, v2alpha1.StageFinishing, "Experiment finishing"); err != nil {
+	latest, err := d.setStage(ctx, v2alpha1.StageFinishing, "Experiment finishing")
+	if err != nil {
 		return nil, err
+	}
+	if latest.Status.IsTrue(v2alpha1.ConditionCompleted) {
+		// Another run of finalize got there first: its traffic change and finish actions
+		// are done, and must not be done twice.
+		d.logf("finalize: experiment completed by another run meanwhile")
+		return finalResult(latest), nil
 	}
 
 	externalChange := false
@@ -93,7 +100,7 @@ func Finalize(ctx context.Context, d *Deps, pipelineStatus string) (*FinalizeRes
 	}
 
 	now := metav1.NewTime(d.now())
-	exp, err = d.Store.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error {
+	exp, written, err := d.updateStatus(ctx, func(e *v2alpha1.Experiment) error {
 		if e.Status.IsTrue(v2alpha1.ConditionCompleted) {
 			return ErrNoChange
 		}
@@ -130,7 +137,9 @@ func Finalize(ctx context.Context, d *Deps, pipelineStatus string) (*FinalizeRes
 	if res.Outcome != OutcomeSucceeded {
 		evType = corev1.EventTypeWarning
 	}
-	d.Store.Event(ctx, exp, evType, v2alpha1.ReasonExperimentCompleted, statusMessage(exp))
+	if written {
+		d.Store.Event(ctx, exp, evType, v2alpha1.ReasonExperimentCompleted, statusMessage(exp))
+	}
 	d.logf("finalize: %s; outcome %s; recommended %s; aim achieved: %t%s", statusMessage(exp), res.Outcome, res.Recommended, res.AimAchieved, reasonSuffix(res.Reason))
 	return res, nil
 }

@@ -446,8 +446,9 @@ func (d *Deps) fail(ctx context.Context, reason, message string) error {
 
 func (d *Deps) setStage(ctx context.Context, stage v2alpha1.ExperimentStageType, message string) (*v2alpha1.Experiment, error) {
 	now := metav1.NewTime(d.now())
-	exp, err := d.Store.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error {
-		if e.Status.Stage != nil && *e.Status.Stage == stage {
+	exp, written, err := d.updateStatus(ctx, func(e *v2alpha1.Experiment) error {
+		// A completed experiment stays so: marking a stage would set Completed false again.
+		if e.Status.IsTrue(v2alpha1.ConditionCompleted) || e.Status.Stage != nil && *e.Status.Stage == stage {
 			return ErrNoChange
 		}
 		e.Status.Stage = &stage
@@ -455,7 +456,7 @@ func (d *Deps) setStage(ctx context.Context, stage v2alpha1.ExperimentStageType,
 		e.Status.MarkCondition(v2alpha1.ConditionCompleted, corev1.ConditionFalse, v2alpha1.ReasonStageAdvanced, message, now)
 		return nil
 	})
-	if err == nil {
+	if written {
 		d.Store.Event(ctx, exp, corev1.EventTypeNormal, v2alpha1.ReasonStageAdvanced, message)
 	}
 	return exp, err

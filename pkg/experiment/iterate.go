@@ -74,7 +74,7 @@ func Iterate(ctx context.Context, d *Deps, k int32) (*IterateResult, error) {
 	}
 	now := metav1.NewTime(d.now())
 	msg := fmt.Sprintf("Completed Iteration %d", k)
-	exp, err = d.Store.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error {
+	exp, written, err := d.updateStatus(ctx, func(e *v2alpha1.Experiment) error {
 		if e.Status.GetCompletedIterations() != k-1 {
 			return ErrNoChange // another run of this stage got there first
 		}
@@ -90,6 +90,10 @@ func Iterate(ctx context.Context, d *Deps, k int32) (*IterateResult, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !written {
+		d.logf("iterate %d: completed by another run meanwhile", k)
+		return &IterateResult{Iteration: exp.Status.GetCompletedIterations()}, nil
 	}
 	d.Store.Event(ctx, exp, corev1.EventTypeNormal, v2alpha1.ReasonIterationUpdate, msg)
 	d.logf("iterate %d: %s", k, summarizeMetrics(exp, agg))

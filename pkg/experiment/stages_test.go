@@ -360,3 +360,101 @@ func TestFinalizeDeletedMovesNoTraffic(t *testing.T) {
 		t.Errorf("finalize moved the traffic of a deleted experiment (%d applies, want %d); weights (-want +got):\n%s", tr.applies, applied, diff)
 	}
 }
+
+// racingStore lets another run of the stage win a race: just before the first write that
+// finds the experiment in the state ready says, it applies compete to the stored
+// experiment, as a concurrent run of the same stage would, without recording an event.
+type racingStore struct {
+	*FileStore
+	ready   func(*v2alpha1.Experiment) bool
+	compete func(*v2alpha1.Experiment)
+	raced   bool
+}
+
+func (s *racingStore) UpdateStatus(ctx context.Context, mutate func(*v2alpha1.Experiment) error) (*v2alpha1.Experiment, error) {
+	if cur, _ := s.FileStore.Get(ctx); !s.raced && s.ready(cur) {
+		s.raced = true
+		if _, err := s.FileStore.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error { s.compete(e); return nil }); err != nil {
+			return nil, err
+		}
+	}
+	return s.FileStore.UpdateStatus(ctx, mutate)
+}
+
+// TestNoEventForAChangeAnotherRunMade: when a concurrent run of the stage made the change
+// first, the stage records no event for it (iter8 records events when a condition
+// changes), so an event never counts an iteration or a completion twice.
+func TestNoEventForAChangeAnotherRunMade(t *testing.T) {
+	ctx := context.Background()
+	count := func(store *FileStore, reason string) int {
+		n := 0
+		for _, e := range store.Events {
+			if strings.Contains(e, " "+reason+": ") {
+				n++
+			}
+		}
+		return n
+	}
+
+	t.Run("iterate", func(t *testing.T) {
+		d, store, _ := testDeps(t, canaryYAML, func(int32, string) float64 { return 10 })
+		if _, err := Init(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		d.Store = &racingStore{
+			FileStore: store,
+			ready:     func(e *v2alpha1.Experiment) bool { return e.Status.GetCompletedIterations() == 0 },
+			compete:   func(e *v2alpha1.Experiment) { one := int32(1); e.Status.CompletedIterations = &one },
+		}
+		r, err := Iterate(ctx, d, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Iteration != 1 {
+			t.Errorf("iteration = %d, want 1", r.Iteration)
+		}
+		if n := count(store, v2alpha1.ReasonIterationUpdate); n != 0 {
+			t.Errorf("%d IterationUpdate events for an iteration another run completed; events: %q", n, store.Events)
+		}
+	})
+
+	// Another finalize completes the experiment before this one marks it Finishing, or
+	// between that and marking it Completed.
+	for _, race := range []struct {
+		name  string
+		ready func(*v2alpha1.Experiment) bool
+	}{
+		{"before finishing", func(e *v2alpha1.Experiment) bool { return e.Status.GetStage() == v2alpha1.StageRunning }},
+		{"before completing", func(e *v2alpha1.Experiment) bool { return e.Status.GetStage() == v2alpha1.StageFinishing }},
+	} {
+		t.Run("finalize "+race.name, func(t *testing.T) {
+			d, store, _ := testDeps(t, canaryYAML, func(int32, string) float64 { return 10 })
+			if _, err := Init(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			before := len(store.Events)
+			d.Store = &racingStore{
+				FileStore: store,
+				ready:     race.ready,
+				compete: func(e *v2alpha1.Experiment) {
+					completed := v2alpha1.StageCompleted
+					e.Status.Stage = &completed
+					e.Status.MarkCondition(v2alpha1.ConditionCompleted, corev1.ConditionTrue, v2alpha1.ReasonExperimentCompleted, "completed by another run", metav1.Now())
+				},
+			}
+			if _, err := Finalize(ctx, d, "Failed"); err != nil {
+				t.Fatal(err)
+			}
+			if n := count(store, v2alpha1.ReasonExperimentCompleted); n != 0 {
+				t.Errorf("%d ExperimentCompleted events for a completion another run made; events: %q", n, store.Events)
+			}
+			exp, _ := store.Get(ctx)
+			if got := exp.Status.GetStage(); got != v2alpha1.StageCompleted {
+				t.Errorf("stage = %s after another run completed the experiment, want it to stay %s", got, v2alpha1.StageCompleted)
+			}
+			if race.name == "before finishing" && len(store.Events) != before {
+				t.Errorf("events recorded after another run completed the experiment: %q", store.Events[before:])
+			}
+		})
+	}
+}
