@@ -1,7 +1,10 @@
 package experiment
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -84,13 +87,32 @@ func (d *Deps) sleep(ctx context.Context, dur time.Duration) error {
 // records events only when a condition actually changes, so a change someone else made
 // is not announced twice.
 func (d *Deps) updateStatus(ctx context.Context, mutate func(*v2alpha1.Experiment) error) (exp *v2alpha1.Experiment, written bool, err error) {
-	// The store calls mutate again after a conflict; its last call decides.
+	var sent *v2alpha1.ExperimentStatus
+	// The store calls mutate again after a conflict or a failed write; its last call
+	// decides.
 	exp, err = d.Store.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error {
 		err := mutate(e)
-		written = err == nil
+		switch {
+		case err == nil:
+			written, sent = true, e.Status.DeepCopy()
+		case errors.Is(err, ErrNoChange) && sent != nil:
+			// A write whose answer was lost may have landed: then the experiment holds
+			// what this run sent, and the change is this run's.
+			written = sameStatus(sent, &e.Status)
+		default:
+			written = false
+		}
 		return err
 	})
 	return exp, written && err == nil, err
+}
+
+// sameStatus compares two statuses as the API server stores them: as JSON, where times
+// have whole seconds.
+func sameStatus(a, b *v2alpha1.ExperimentStatus) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
 func (d *Deps) logf(format string, args ...any) {

@@ -458,3 +458,44 @@ func TestNoEventForAChangeAnotherRunMade(t *testing.T) {
 		})
 	}
 }
+
+// lostAnswerStore writes the first change it is given and then, as a cluster store does
+// when the answer to a write is lost, applies the same mutate again to what it holds.
+type lostAnswerStore struct {
+	*FileStore
+	lost bool
+}
+
+func (s *lostAnswerStore) UpdateStatus(ctx context.Context, mutate func(*v2alpha1.Experiment) error) (*v2alpha1.Experiment, error) {
+	if !s.lost {
+		s.lost = true
+		if _, err := s.FileStore.UpdateStatus(ctx, mutate); err != nil {
+			return nil, err
+		}
+	}
+	return s.FileStore.UpdateStatus(ctx, mutate)
+}
+
+// TestEventForAWriteWhoseAnswerWasLost: when the stage's own write landed but its answer
+// was lost, the retry finds nothing left to change, and the change is still the stage's
+// to announce.
+func TestEventForAWriteWhoseAnswerWasLost(t *testing.T) {
+	ctx := context.Background()
+	d, store, _ := testDeps(t, canaryYAML, func(int32, string) float64 { return 10 })
+	if _, err := Init(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	d.Store = &lostAnswerStore{FileStore: store}
+	if _, err := Iterate(ctx, d, 1); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range store.Events {
+		if strings.Contains(e, " "+v2alpha1.ReasonIterationUpdate+": ") {
+			got = append(got, e)
+		}
+	}
+	if diff := cmp.Diff([]string{"Normal IterationUpdate: Completed Iteration 1"}, got); diff != "" {
+		t.Errorf("iteration events (-want +got):\n%s", diff)
+	}
+}
