@@ -177,68 +177,29 @@ func (c *Collector) Collect(ctx context.Context, exp *v2alpha1.Experiment) map[s
 	if parallel <= 0 {
 		parallel = DefaultParallelism
 	}
-	// Every Prometheus query of one Collect is evaluated at the same instant, the one the
-	// elapsed time is measured to, so that every version is judged on the same data.
-	// Prometheus keeps milliseconds.
-	at := now.Truncate(time.Millisecond)
-	// Each backend gets its own bound, so that the queries of a slow or hanging backend
-	// wait only for each other and never hold back those of another backend.
-	sems := map[string]chan struct{}{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	set := func(key, version string, r Result) {
-		mu.Lock()
-		out[key][version] = r
-		mu.Unlock()
-	}
-	// spawn runs work under the bound of backend; when ctx ends first, the results of
-	// calls are "not queried".
-	spawn := func(backend string, calls []versionQuery, work func()) {
-		mu.Lock()
-		sem, ok := sems[backend]
-		if !ok {
-			sem = make(chan struct{}, parallel)
-			sems[backend] = sem
-		}
-		mu.Unlock()
-		notQueried := func() {
-			for _, k := range calls {
-				set(k.job.key, k.version, Result{State: v2alpha1.MetricStateError, Reason: "not queried: " + ctx.Err().Error()})
-			}
-		}
-		wg.Go(func() {
-			// Checked first, since select picks at random between a free slot and the end.
-			if ctx.Err() != nil {
-				notQueried()
-				return
-			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				notQueried()
-				return
-			}
-			defer func() { <-sem }()
-			work()
-		})
-	}
-	single := func(call versionQuery) {
-		spawn(c.backendKey(call.job.metric), []versionQuery{call}, func() {
-			set(call.job.key, call.version, c.query(ctx, call.job.metric, call.args, at))
-		})
+	run := &collection{
+		c:   c,
+		ctx: ctx,
+		// Every Prometheus query of one Collect is evaluated at the same instant, the one
+		// the elapsed time is measured to, so that every version is judged on the same
+		// data. Prometheus keeps milliseconds.
+		at:       now.Truncate(time.Millisecond),
+		parallel: parallel,
+		out:      out,
+		sems:     map[string]chan struct{}{},
 	}
 	var proms []versionQuery
 	for _, j := range js {
 		for _, v := range versions {
 			switch {
 			case j.err != "":
-				set(j.key, v.Name, Result{State: v2alpha1.MetricStateError, Reason: j.err})
+				run.set(j.key, v.Name, Result{State: v2alpha1.MetricStateError, Reason: j.err})
 				continue
 			case len(j.metric.Spec.Mock) > 0:
-				set(j.key, v.Name, mockResult(j.metric, v.Name, Args(exp, v, now)))
+				run.set(j.key, v.Name, mockResult(j.metric, v.Name, Args(exp, v, now)))
 				continue
 			case j.metric.Spec.IsBuiltin():
-				set(j.key, v.Name, builtinResult(j.name, v.Name, hists, histErr))
+				run.set(j.key, v.Name, builtinResult(j.name, v.Name, hists, histErr))
 				continue
 			}
 			call := versionQuery{job: j, version: v.Name, args: Args(exp, v, now)}
@@ -247,63 +208,123 @@ func (c *Collector) Collect(ctx context.Context, exp *v2alpha1.Experiment) map[s
 				proms = append(proms, call)
 				continue
 			}
-			single(call)
+			run.single(call)
 		}
 	}
-	c.collectBatched(ctx, proms, at, spawn, single, set)
-	wg.Wait()
+	run.batched(proms)
+	run.wg.Wait()
 	return out
 }
 
-// collectBatched sends the Prometheus queries that share a target in as few requests as
-// the batch size allows; a group of one query, and the queries of a metric whose target
+// collection is the queries of one Collect under way: where their results go, and the
+// bound of each backend.
+type collection struct {
+	c        *Collector
+	ctx      context.Context
+	at       time.Time // when Prometheus evaluates the queries
+	parallel int       // the bound of each backend
+	out      map[string]map[string]Result
+
+	mu sync.Mutex
+	wg sync.WaitGroup
+	// sems bounds each backend on its own, so that the queries of a slow or hanging
+	// backend wait only for each other and never hold back those of another backend.
+	sems map[string]chan struct{}
+}
+
+func (r *collection) set(key, version string, res Result) {
+	r.mu.Lock()
+	r.out[key][version] = res
+	r.mu.Unlock()
+}
+
+// setAll gives res to every call, each with its own query.
+func (r *collection) setAll(calls []versionQuery, res Result) {
+	for _, call := range calls {
+		res.Query = call.query
+		r.set(call.job.key, call.version, res)
+	}
+}
+
+// spawn runs work under the bound of backend; when the context ends first, the results of
+// calls are "not queried".
+func (r *collection) spawn(backend string, calls []versionQuery, work func()) {
+	r.mu.Lock()
+	sem, ok := r.sems[backend]
+	if !ok {
+		sem = make(chan struct{}, r.parallel)
+		r.sems[backend] = sem
+	}
+	r.mu.Unlock()
+	notQueried := func() {
+		for _, call := range calls {
+			r.set(call.job.key, call.version, Result{State: v2alpha1.MetricStateError, Reason: "not queried: " + r.ctx.Err().Error()})
+		}
+	}
+	r.wg.Go(func() {
+		// Checked first, since select picks at random between a free slot and the end.
+		if r.ctx.Err() != nil {
+			notQueried()
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-r.ctx.Done():
+			notQueried()
+			return
+		}
+		defer func() { <-sem }()
+		work()
+	})
+}
+
+// single sends one call's query alone.
+func (r *collection) single(call versionQuery) {
+	r.spawn(r.c.backendKey(call.job.metric), []versionQuery{call}, func() {
+		r.set(call.job.key, call.version, r.c.query(r.ctx, call.job.metric, call.args, r.at))
+	})
+}
+
+// batched sends the Prometheus queries that share a target in as few requests as the
+// batch size allows; a group of one query, and the queries of a metric whose target
 // cannot be resolved, go alone.
-func (c *Collector) collectBatched(ctx context.Context, calls []versionQuery, at time.Time,
-	spawn func(backend string, calls []versionQuery, work func()), single func(versionQuery), set func(key, version string, r Result)) {
+func (r *collection) batched(calls []versionQuery) {
 	if len(calls) == 0 {
 		return
 	}
-	groups, alone := groupCalls(calls, c.promTargets(ctx, calls))
+	groups, alone := groupCalls(calls, r.c.promTargets(r.ctx, calls))
 	for _, call := range alone {
-		single(call)
+		r.single(call)
 	}
 	for _, g := range groups {
 		if len(g.calls) == 1 {
-			single(g.calls[0])
+			r.single(g.calls[0])
 			continue
 		}
-		backend := c.backendKey(g.calls[0].job.metric)
-		for _, b := range g.split(c.batchSize()) {
+		backend := r.c.backendKey(g.calls[0].job.metric)
+		for _, b := range g.split(r.c.batchSize()) {
 			var members []versionQuery
 			for _, cs := range b.calls {
 				members = append(members, cs...)
 			}
 			if len(b.queries) == 1 {
 				// One distinct query needs no label to tell its answers apart.
-				spawn(backend, members, func() {
-					r := c.query(ctx, members[0].job.metric, members[0].args, at)
-					for _, m := range members {
-						r.Query = m.query
-						set(m.job.key, m.version, r)
-					}
+				r.spawn(backend, members, func() {
+					r.setAll(members, r.c.query(r.ctx, members[0].job.metric, members[0].args, r.at))
 				})
 				continue
 			}
-			spawn(backend, members, func() {
-				results, outcome := c.batch(ctx, g.target, b.queries, at)
+			r.spawn(backend, members, func() {
+				results, outcome := r.c.batch(r.ctx, g.target, b.queries, r.at)
 				if outcome == batchFallback {
 					// The members queue for the slot this work frees when it returns.
 					for _, m := range members {
-						single(m)
+						r.single(m)
 					}
 					return
 				}
 				for i, cs := range b.calls {
-					for _, m := range cs {
-						r := results[i]
-						r.Query = m.query
-						set(m.job.key, m.version, r)
-					}
+					r.setAll(cs, results[i])
 				}
 			})
 		}
