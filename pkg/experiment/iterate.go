@@ -91,12 +91,12 @@ func Iterate(ctx context.Context, d *Deps, k int32) (*IterateResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !written {
+	if written {
+		d.Store.Event(ctx, exp, corev1.EventTypeNormal, v2alpha1.ReasonIterationUpdate, msg)
+		d.logf("iterate %d: %s", k, summarizeMetrics(exp, agg))
+	} else {
 		d.logf("iterate %d: completed by another run meanwhile", k)
-		return &IterateResult{Iteration: exp.Status.GetCompletedIterations()}, nil
 	}
-	d.Store.Event(ctx, exp, corev1.EventTypeNormal, v2alpha1.ReasonIterationUpdate, msg)
-	d.logf("iterate %d: %s", k, summarizeMetrics(exp, agg))
 	return &IterateResult{Iteration: exp.Status.GetCompletedIterations()}, nil
 }
 
