@@ -54,7 +54,10 @@ func (s *ClusterStore) latest() *v2alpha1.Experiment {
 	return s.last.DeepCopy()
 }
 
-var _ Store = (*ClusterStore)(nil)
+var (
+	_ Store        = (*ClusterStore)(nil)
+	_ CachedReader = (*ClusterStore)(nil)
+)
 
 // EventCreator creates Kubernetes Events.
 type EventCreator interface {
@@ -153,10 +156,25 @@ func body(res rest.Result) ([]byte, error) {
 
 // Get reads the experiment, retrying transient errors.
 func (s *ClusterStore) Get(ctx context.Context) (*v2alpha1.Experiment, error) {
+	return s.get(ctx, false)
+}
+
+// GetCached reads the experiment from the API server's watch cache (resourceVersion 0):
+// about half the server time of Get's read from etcd, and no load on etcd. The next write
+// goes on this copy, so it conflicts if the copy was stale (see CachedReader).
+func (s *ClusterStore) GetCached(ctx context.Context) (*v2alpha1.Experiment, error) {
+	return s.get(ctx, true)
+}
+
+func (s *ClusterStore) get(ctx context.Context, cached bool) (*v2alpha1.Experiment, error) {
 	var raw []byte
 	err := retry.OnError(writeBackoff, transient, func() error {
+		req := s.Client.Get().AbsPath(experimentsPath(s.Namespace, s.Name)...)
+		if cached {
+			req = req.Param("resourceVersion", "0")
+		}
 		var err error
-		raw, err = body(s.Client.Get().AbsPath(experimentsPath(s.Namespace, s.Name)...).Do(ctx))
+		raw, err = body(req.Do(ctx))
 		return err
 	})
 	if apierrors.IsNotFound(err) {

@@ -26,12 +26,12 @@ type IterateResult struct {
 // does not stretch the experiment), queries every metric of every version and stores the
 // values. Running iteration k again after it completed changes nothing.
 func Iterate(ctx context.Context, d *Deps, k int32) (*IterateResult, error) {
-	exp, err := d.Store.Get(ctx)
+	exp, err := d.readToIterate(ctx, k)
 	if err != nil {
 		return nil, err
 	}
 	done := exp.Status.GetCompletedIterations()
-	if exp.Status.IsTrue(v2alpha1.ConditionCompleted) || exp.Status.IsTrue(v2alpha1.ConditionFailed) || exp.Status.GetStage() != v2alpha1.StageRunning {
+	if !running(exp) {
 		d.logf("iterate %d: experiment is %s; nothing to measure", k, exp.Status.GetStage())
 		return &IterateResult{Iteration: done, Skipped: true}, nil
 	}
@@ -46,11 +46,10 @@ func Iterate(ctx context.Context, d *Deps, k int32) (*IterateResult, error) {
 		return nil, fmt.Errorf("iteration %d is beyond the experiment's %d iterations", k, exp.Spec.TotalIterations())
 	}
 
-	perLoop := exp.Spec.IterationsPerLoop()
-	if (k-1)%perLoop == 0 && len(exp.Spec.Strategy.Actions[v2alpha1.ActionLoop]) > 0 && d.RunActions != nil {
+	if d.loopActionDue(exp, k) {
 		// The loop action (typically metrics/collect) runs at the start of each loop, so its
 		// data is there for the loop's measurements.
-		if exp, err = d.runLoopAction(ctx, exp, (k-1)/perLoop+1); err != nil {
+		if exp, err = d.runLoopAction(ctx, exp, (k-1)/exp.Spec.IterationsPerLoop()+1); err != nil {
 			return nil, err
 		}
 	}
@@ -75,8 +74,10 @@ func Iterate(ctx context.Context, d *Deps, k int32) (*IterateResult, error) {
 	now := metav1.NewTime(d.now())
 	msg := fmt.Sprintf("Completed Iteration %d", k)
 	exp, written, err := d.updateStatus(ctx, func(e *v2alpha1.Experiment) error {
-		if e.Status.GetCompletedIterations() != k-1 {
-			return ErrNoChange // another run of this stage got there first
+		if !running(e) || e.Status.GetCompletedIterations() != k-1 {
+			// Another run of this stage got there first, or the experiment ended meanwhile
+			// (the read this iteration began with may also have been a stale cached copy).
+			return ErrNoChange
 		}
 		if e.Status.Analysis == nil {
 			e.Status.Analysis = &v2alpha1.Analysis{}
@@ -94,10 +95,42 @@ func Iterate(ctx context.Context, d *Deps, k int32) (*IterateResult, error) {
 	if written {
 		d.Store.Event(ctx, exp, corev1.EventTypeNormal, v2alpha1.ReasonIterationUpdate, msg)
 		d.logf("iterate %d: %s", k, summarizeMetrics(exp, agg))
-	} else {
+	} else if exp.Status.GetCompletedIterations() >= k {
 		d.logf("iterate %d: completed by another run meanwhile", k)
+	} else {
+		d.logf("iterate %d: not recorded: the experiment is %s meanwhile, with %d iterations complete", k, exp.Status.GetStage(), exp.Status.GetCompletedIterations())
 	}
 	return &IterateResult{Iteration: exp.Status.GetCompletedIterations()}, nil
+}
+
+// readToIterate reads the experiment for iteration k: from the store's cache when it has
+// one and the cached copy says the iteration is due, else the latest. Measuring on a
+// cached copy is safe because all it leads to is the status write, which conflicts if
+// the copy was stale, and the write's mutate checks again on the latest. Skipping,
+// refusing or running the loop action write nothing that would check them, so they are
+// decided on the latest.
+func (d *Deps) readToIterate(ctx context.Context, k int32) (*v2alpha1.Experiment, error) {
+	if c, ok := d.Store.(CachedReader); ok {
+		exp, err := c.GetCached(ctx)
+		if err == nil && running(exp) && exp.Status.GetCompletedIterations() == k-1 &&
+			k <= exp.Spec.TotalIterations() && !d.loopActionDue(exp, k) {
+			return exp, nil
+		}
+	}
+	return d.Store.Get(ctx)
+}
+
+// running says whether the experiment is in its Running stage and has neither completed
+// nor failed.
+func running(exp *v2alpha1.Experiment) bool {
+	return exp.Status.GetStage() == v2alpha1.StageRunning &&
+		!exp.Status.IsTrue(v2alpha1.ConditionCompleted) && !exp.Status.IsTrue(v2alpha1.ConditionFailed)
+}
+
+// loopActionDue says whether iteration k starts a loop that has a loop action to run.
+func (d *Deps) loopActionDue(exp *v2alpha1.Experiment, k int32) bool {
+	return d.RunActions != nil && len(exp.Spec.Strategy.Actions[v2alpha1.ActionLoop]) > 0 &&
+		(k-1)%exp.Spec.IterationsPerLoop() == 0
 }
 
 func (d *Deps) runLoopAction(ctx context.Context, exp *v2alpha1.Experiment, loop int32) (*v2alpha1.Experiment, error) {

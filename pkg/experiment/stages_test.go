@@ -386,15 +386,6 @@ func (s *racingStore) UpdateStatus(ctx context.Context, mutate func(*v2alpha1.Ex
 // changes), so an event never counts an iteration or a completion twice.
 func TestNoEventForAChangeAnotherRunMade(t *testing.T) {
 	ctx := context.Background()
-	count := func(store *FileStore, reason string) int {
-		n := 0
-		for _, e := range store.Events {
-			if strings.Contains(e, " "+reason+": ") {
-				n++
-			}
-		}
-		return n
-	}
 
 	t.Run("iterate", func(t *testing.T) {
 		d, store, _ := testDeps(t, canaryYAML, func(int32, string) float64 { return 10 })
@@ -413,7 +404,7 @@ func TestNoEventForAChangeAnotherRunMade(t *testing.T) {
 		if r.Iteration != 1 {
 			t.Errorf("iteration = %d, want 1", r.Iteration)
 		}
-		if n := count(store, v2alpha1.ReasonIterationUpdate); n != 0 {
+		if n := countEvents(store, v2alpha1.ReasonIterationUpdate); n != 0 {
 			t.Errorf("%d IterationUpdate events for an iteration another run completed; events: %q", n, store.Events)
 		}
 	})
@@ -445,7 +436,7 @@ func TestNoEventForAChangeAnotherRunMade(t *testing.T) {
 			if _, err := Finalize(ctx, d, "Failed"); err != nil {
 				t.Fatal(err)
 			}
-			if n := count(store, v2alpha1.ReasonExperimentCompleted); n != 0 {
+			if n := countEvents(store, v2alpha1.ReasonExperimentCompleted); n != 0 {
 				t.Errorf("%d ExperimentCompleted events for a completion another run made; events: %q", n, store.Events)
 			}
 			exp, _ := store.Get(ctx)

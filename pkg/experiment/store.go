@@ -32,6 +32,15 @@ type Store interface {
 	Contenders(ctx context.Context, target string) ([]v2alpha1.Experiment, error)
 }
 
+// CachedReader is a Store that can also read the experiment from a cache, the API server's
+// watch cache: cheaper than Get, and possibly older than the latest experiment, never
+// newer. A write made on what it returns is conditional on that copy's resourceVersion,
+// so a stale copy ends in a conflict and the change is decided again on the latest. A
+// decision that writes nothing has no such check: make it on Get's experiment.
+type CachedReader interface {
+	GetCached(ctx context.Context) (*v2alpha1.Experiment, error)
+}
+
 // MetricGetter reads a Metric object; it returns an error wrapping ErrMetricNotFound when
 // there is none.
 type MetricGetter interface {

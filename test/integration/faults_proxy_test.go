@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -29,6 +31,9 @@ const (
 	apiFaultLost    apiFault = "lost"    // forwarded, then the answer is replaced by 504 Timeout
 	apiFaultReset   apiFault = "reset"   // the connection is closed without an answer
 	apiFaultHang    apiFault = "hang"    // no answer until the client gives up
+	// apiFaultStale answers a read with the experiment as an earlier read found it, one
+	// change older than the API server's answer, as a watch cache that lags may.
+	apiFaultStale apiFault = "stale"
 )
 
 // apiProxy is a TLS reverse proxy in front of the control plane's API server that injects
@@ -49,6 +54,8 @@ type apiProxy struct {
 	codes    map[string]int // "METHOD status" -> count, of the answers from the API server
 	srv      *httptest.Server
 	stop     chan struct{} // ends the hanging requests
+	// reads are the distinct answers to reads of one experiment, oldest first.
+	reads [][]byte
 }
 
 // start serves the proxy and returns the path of a kubeconfig that points at it.
@@ -72,10 +79,23 @@ func (p *apiProxy) start(t *testing.T, cfg *rest.Config, namespace string) strin
 		},
 		Transport: rt,
 		ModifyResponse: func(resp *http.Response) error {
-			if isExperimentRequest(resp.Request) {
-				p.mu.Lock()
-				p.codes[fmt.Sprintf("%s %d", resp.Request.Method, resp.StatusCode)]++
-				p.mu.Unlock()
+			if !isExperimentRequest(resp.Request) {
+				return nil
+			}
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.codes[fmt.Sprintf("%s %d", resp.Request.Method, resp.StatusCode)]++
+			if resp.Request.Method != http.MethodGet || resp.StatusCode != http.StatusOK || isExperimentList(resp.Request) {
+				return nil
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			resp.Body = io.NopCloser(bytes.NewReader(b))
+			if n := len(p.reads); n == 0 || !bytes.Equal(p.reads[n-1], b) {
+				p.reads = append(p.reads, b)
 			}
 			return nil
 		},
@@ -115,6 +135,18 @@ func (p *apiProxy) start(t *testing.T, cfg *rest.Config, namespace string) strin
 			rec := httptest.NewRecorder()
 			rp.ServeHTTP(rec, r)
 			writeStatus(w, http.StatusGatewayTimeout, metav1.StatusReasonTimeout, "injected: the answer was lost")
+		case apiFaultStale:
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r)
+			answer := rec.Body.Bytes()
+			if rec.Code == http.StatusOK {
+				p.mu.Lock()
+				answer = p.older(answer)
+				p.mu.Unlock()
+			}
+			w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
+			w.WriteHeader(rec.Code)
+			w.Write(answer)
 		case apiFaultHang:
 			select {
 			case <-r.Context().Done():
@@ -155,6 +187,22 @@ func (p *apiProxy) counts() (requests, injected int, codes map[string]int) {
 		c[k] = v
 	}
 	return p.n, p.injected, c
+}
+
+// older returns the latest answer to a read that differs from fresh, or fresh when no
+// read found anything else.
+func (p *apiProxy) older(fresh []byte) []byte {
+	for i := len(p.reads) - 1; i >= 0; i-- {
+		if !bytes.Equal(p.reads[i], fresh) {
+			return p.reads[i]
+		}
+	}
+	return fresh
+}
+
+// isExperimentList says whether r reads the experiments collection, not one experiment.
+func isExperimentList(r *http.Request) bool {
+	return strings.HasSuffix(r.URL.Path, "/experiments")
 }
 
 func isExperimentRequest(r *http.Request) bool {

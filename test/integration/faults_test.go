@@ -373,6 +373,32 @@ func TestTransientAPIErrors(t *testing.T) {
 	}
 }
 
+// TestStaleCachedReads runs the stages through a proxy that answers every read from the
+// watch cache (iterate's) with the experiment one change old: iterate measures on the stale
+// copy, its write conflicts, and it records the iteration on the latest experiment, once.
+func TestStaleCachedReads(t *testing.T) {
+	e := cluster(t)
+	ns := namespace(t, e)
+	istioVS(t, e, ns, 100, 0)
+	e.apply(t, ns, mockMetric(t, "latency", map[string]string{"sample-app-v1": "10", "sample-app-v2": "12"}))
+	e.apply(t, ns, yamlObject(t, faultExperiment(t, ns, "stale", 3, false)))
+	p := &apiProxy{fault: apiFaultStale, pick: func(_ int, r *http.Request) bool {
+		return r.Method == http.MethodGet && r.URL.Query().Get("resourceVersion") == "0"
+	}}
+	kubeconfig := p.start(t, e.cp.Config(), ns)
+	r := e.runStages(t, ns, "stale", nil, "--kubeconfig", kubeconfig)
+	healthyRun(t, e, ns, "stale", r)
+	_, injected, codes := p.counts()
+	t.Logf("%d stale answers; answers from the API server: %v", injected, codes)
+	if injected != 3 {
+		t.Errorf("%d reads from the cache, want 3 (one per iterate)", injected)
+	}
+	// Iterations 2 and 3 read the experiment as assess left it before its write.
+	if codes["PUT 409"] < 2 {
+		t.Errorf("%d conflicting writes, want at least 2: the stale copies were not written on", codes["PUT 409"])
+	}
+}
+
 // TestTransientAPIHang runs the stages through a proxy that never answers the first read,
 // the first list and the first write of the experiment: the stage gives up on each after
 // its request timeout and retries, instead of hanging until Tekton's timeout.
