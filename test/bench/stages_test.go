@@ -47,7 +47,7 @@ var sizes = []size{{1, 3}, {1, 10}, {1, 50}, {10, 3}, {10, 10}, {10, 50}, {50, 3
 func BenchmarkStages(b *testing.B) {
 	w := setup(b)
 	for _, s := range sizes {
-		b.Run(s.String(), func(b *testing.B) { benchStages(b, w, s, w.run) })
+		b.Run(s.String(), func(b *testing.B) { benchStages(b, w, s, w.run, true) })
 	}
 }
 
@@ -58,14 +58,20 @@ func BenchmarkStages(b *testing.B) {
 func BenchmarkStagesInProcess(b *testing.B) {
 	w := setup(b)
 	for _, s := range []size{{1, 3}, {10, 10}} {
-		b.Run(s.String(), func(b *testing.B) { benchStages(b, w, s, w.runInProcess) })
+		b.Run(s.String(), func(b *testing.B) { benchStages(b, w, s, w.runInProcess, false) })
 	}
 }
 
 // runner runs a stage against experiment ns/name.
 type runner func(ctx context.Context, stage, ns, name string, args ...string) (stageRun, error)
 
-func benchStages(b *testing.B, w *world, s size, run runner) {
+// rssIterations is how many iterations, after the timed ones, run under time(1) for the
+// stages' peak resident set.
+const rssIterations = 3
+
+// benchStages times iterations of s with run; with rss, it then runs rssIterations more
+// under time(1) for the peak RSS of iterate, assess and iterate --help.
+func benchStages(b *testing.B, w *world, s size, run runner, rss bool) {
 	ctx := context.Background()
 	ns := harness.Namespace(b, w.kube)
 	const name = "bench"
@@ -86,30 +92,29 @@ func benchStages(b *testing.B, w *world, s size, run runner) {
 
 	m := newMinimum(w)
 	var iter, assess, minimum, startup []time.Duration
-	var iterRSS, assessRSS, startupRSS int64
 	var statusBytes int
 	k := 0
 	for b.Loop() {
 		k++
-		if k > iterationsPerLoop {
-			b.Fatalf("more than %d iterations: raise iterationsPerLoop", iterationsPerLoop)
+		if k > iterationsPerLoop-rssIterations {
+			b.Fatalf("more than %d iterations: raise iterationsPerLoop", iterationsPerLoop-rssIterations)
 		}
 		r, err := run(ctx, "iterate", ns, name, "--iteration", fmt.Sprint(k), "--interval-seconds", "1")
 		if err != nil {
 			b.Fatal(err)
 		}
-		iter, iterRSS = append(iter, r.wall), max(iterRSS, r.maxRSS)
+		iter = append(iter, r.wall)
 		if r, err = run(ctx, "assess", ns, name, "--iteration", fmt.Sprint(k), "--interval-seconds", "1"); err != nil {
 			b.Fatal(err)
 		}
-		assess, assessRSS = append(assess, r.wall), max(assessRSS, r.maxRSS)
+		assess = append(assess, r.wall)
 
 		// The floor of any stage process: start, package initialization and flag
 		// parsing, no client and no request.
-		if r, err = w.exec(ctx, "iterate", "--help"); err != nil {
+		if r, err = w.exec(ctx, false, "iterate", "--help"); err != nil {
 			b.Fatal(err)
 		}
-		startup, startupRSS = append(startup, r.wall), max(startupRSS, r.maxRSS)
+		startup = append(startup, r.wall)
 
 		u, qs := w.iterationQueries(b, ns, name, s, k)
 		if j, err := u.MarshalJSON(); err == nil {
@@ -122,17 +127,40 @@ func benchStages(b *testing.B, w *world, s size, run runner) {
 		}
 		minimum = append(minimum, d)
 	}
+	b.StopTimer()
+	var iterRSS, assessRSS, startupRSS int64
+	if rss {
+		exp := []string{"--kubeconfig", w.cp.Kubeconfig(), "--namespace", ns, "--experiment", name}
+		for i := 1; i <= rssIterations; i++ {
+			iteration := []string{"--iteration", fmt.Sprint(k + i), "--interval-seconds", "1"}
+			for _, run := range []struct {
+				peak  *int64
+				stage string
+				args  []string
+			}{
+				{&iterRSS, "iterate", slices.Concat(exp, iteration)},
+				{&assessRSS, "assess", slices.Concat(exp, iteration)},
+				{&startupRSS, "iterate", []string{"--help"}},
+			} {
+				r, err := w.exec(ctx, true, run.stage, run.args...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				*run.peak = max(*run.peak, r.maxRSS)
+			}
+		}
+	}
 	mi, ma, mm, ms0 := median(iter), median(assess), median(minimum), median(startup)
 	b.ReportMetric(ms(ms0), "startup-ms")
-	b.ReportMetric(float64(startupRSS)/1024, "startup-MiB")
 	b.ReportMetric(ms(mm), "minimum-ms")
 	b.ReportMetric(ms(mi), "iterate-ms")
 	b.ReportMetric(ms(ma), "assess-ms")
 	b.ReportMetric(float64(mi)/float64(mm), "iterate-x-minimum")
 	b.ReportMetric(float64(ma)/float64(mm), "assess-x-minimum")
-	if iterRSS > 0 { // in-process runs measure none
+	if rss {
 		b.ReportMetric(float64(iterRSS)/1024, "iterate-MiB")
 		b.ReportMetric(float64(assessRSS)/1024, "assess-MiB")
+		b.ReportMetric(float64(startupRSS)/1024, "startup-MiB")
 	}
 	b.ReportMetric(float64(statusBytes)/1024, "object-KiB")
 	b.Logf("%s, %d queries, %d iterations: iterate %.0f ms (%.2fx minimum, %.1f MiB peak RSS), assess %.0f ms (%.2fx, %.1f MiB), minimum %.0f ms, start-up (iterate --help) %.0f ms (%.1f MiB), experiment object %d KiB",
@@ -140,7 +168,8 @@ func benchStages(b *testing.B, w *world, s size, run runner) {
 		ms(ma), float64(ma)/float64(mm), float64(assessRSS)/1024, ms(mm), ms(ms0), float64(startupRSS)/1024, statusBytes/1024)
 }
 
-// stageRun is one stage process: its wall time and peak resident set (KiB).
+// stageRun is one stage process: its wall time and, when measured, its peak resident set
+// (KiB).
 type stageRun struct {
 	wall   time.Duration
 	maxRSS int64
@@ -151,20 +180,25 @@ type stageRun struct {
 // high-water RSS of the address space an exec leaves, here the benchmark process's own,
 // into the child's ru_maxrss, so a 20 MB stage would read as this process's 60 MB. time(1)
 // forks a small process of its own, so its %M is the stage's own peak (a floor of ~2 MB).
+// Its own start and exit (about a millisecond) are not the stage's: timed runs go without
+// it, and the RSS comes from runs of their own.
 const gnuTime = "/usr/bin/time"
 
-// run runs a stage binary against the experiment under time(1) and fails when it fails,
-// or when iterate waited for its slot (the benchmark would measure the sleep).
+// run runs a stage binary against the experiment and fails when it fails, or when
+// iterate waited for its slot (the benchmark would measure the sleep).
 func (w *world) run(ctx context.Context, stage, ns, name string, args ...string) (stageRun, error) {
-	return w.exec(ctx, stage, append([]string{"--kubeconfig", w.cp.Kubeconfig(), "--namespace", ns, "--experiment", name}, args...)...)
+	return w.exec(ctx, false, stage, append([]string{"--kubeconfig", w.cp.Kubeconfig(), "--namespace", ns, "--experiment", name}, args...)...)
 }
 
-func (w *world) exec(ctx context.Context, stage string, args ...string) (stageRun, error) {
+// exec runs a stage binary; with rss under time(1), for its peak RSS.
+func (w *world) exec(ctx context.Context, rss bool, stage string, args ...string) (stageRun, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	rssFile := filepath.Join(w.bin, "maxrss")
-	all := append([]string{"-f", "%M", "-o", rssFile, filepath.Join(w.bin, stage)}, args...)
-	cmd := exec.CommandContext(ctx, gnuTime, all...)
+	cmd := exec.CommandContext(ctx, filepath.Join(w.bin, stage), args...)
+	if rss {
+		cmd = exec.CommandContext(ctx, gnuTime, append([]string{"-f", "%M", "-o", rssFile, filepath.Join(w.bin, stage)}, args...)...)
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -175,6 +209,9 @@ func (w *world) exec(ctx context.Context, stage string, args ...string) (stageRu
 	}
 	if strings.Contains(out.String(), "waiting") {
 		return stageRun{}, fmt.Errorf("%s %s waited for its slot:\n%s", stage, strings.Join(args, " "), out.String())
+	}
+	if !rss {
+		return stageRun{wall: wall}, nil
 	}
 	b, err := os.ReadFile(rssFile)
 	if err != nil {
