@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -152,4 +153,18 @@ func countEvents(store *FileStore, reason string) int {
 		}
 	}
 	return n
+}
+
+// TestWarmExperimentDecodes: the experiment WarmCodecs decodes is one the stages could
+// read, every field known, so that the decode it warms is the real one.
+func TestWarmExperimentDecodes(t *testing.T) {
+	dec := json.NewDecoder(strings.NewReader(warmExperiment))
+	dec.DisallowUnknownFields()
+	var exp v2alpha1.Experiment
+	if err := dec.Decode(&exp); err != nil {
+		t.Fatalf("decoding warmExperiment: %v", err)
+	}
+	if err := exp.Validate(); err != nil {
+		t.Errorf("warmExperiment is not valid: %v", err)
+	}
 }
