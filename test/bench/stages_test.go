@@ -163,9 +163,15 @@ func benchStages(b *testing.B, w *world, s size, run runner, rss bool) {
 		b.ReportMetric(float64(startupRSS)/1024, "startup-MiB")
 	}
 	b.ReportMetric(float64(statusBytes)/1024, "object-KiB")
-	b.Logf("%s, %d queries, %d iterations: iterate %.0f ms (%.2fx minimum, %.1f MiB peak RSS), assess %.0f ms (%.2fx, %.1f MiB), minimum %.0f ms, start-up (iterate --help) %.0f ms (%.1f MiB), experiment object %d KiB",
-		s, s.versions*s.metrics, len(iter), ms(mi), float64(mi)/float64(mm), float64(iterRSS)/1024,
-		ms(ma), float64(ma)/float64(mm), float64(assessRSS)/1024, ms(mm), ms(ms0), float64(startupRSS)/1024, statusBytes/1024)
+	rssOf := func(kib int64) string {
+		if !rss {
+			return ""
+		}
+		return fmt.Sprintf(", %.1f MiB peak RSS", float64(kib)/1024)
+	}
+	b.Logf("%s, %d queries, %d iterations: iterate %.0f ms (%.2fx minimum%s), assess %.0f ms (%.2fx%s), minimum %.0f ms, start-up (iterate --help) %.0f ms%s, experiment object %d KiB",
+		s, s.versions*s.metrics, len(iter), ms(mi), float64(mi)/float64(mm), rssOf(iterRSS),
+		ms(ma), float64(ma)/float64(mm), rssOf(assessRSS), ms(mm), ms(ms0), rssOf(startupRSS), statusBytes/1024)
 }
 
 // stageRun is one stage process: its wall time and, when measured, its peak resident set
