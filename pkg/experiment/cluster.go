@@ -365,36 +365,6 @@ func (s *ClusterStore) Contenders(ctx context.Context, target string) ([]v2alpha
 	return out, nil
 }
 
-// FromUnstructured converts through JSON so that the types' own decoders (Number) run.
-func FromUnstructured(u *unstructured.Unstructured) (*v2alpha1.Experiment, error) {
-	b, err := u.MarshalJSON()
-	if err != nil {
-		return nil, fmt.Errorf("encoding experiment: %w", err)
-	}
-	exp := &v2alpha1.Experiment{}
-	if err := json.Unmarshal(b, exp); err != nil {
-		return nil, fmt.Errorf("decoding experiment %s/%s: %w", u.GetNamespace(), u.GetName(), err)
-	}
-	return exp, nil
-}
-
-// ToUnstructured converts an experiment for the dynamic client.
-func ToUnstructured(exp *v2alpha1.Experiment) (*unstructured.Unstructured, error) {
-	b, err := json.Marshal(exp)
-	if err != nil {
-		return nil, fmt.Errorf("encoding experiment: %w", err)
-	}
-	u := &unstructured.Unstructured{}
-	if err := u.UnmarshalJSON(b); err != nil {
-		return nil, fmt.Errorf("decoding experiment: %w", err)
-	}
-	if u.GetAPIVersion() == "" {
-		u.SetAPIVersion(v2alpha1.SchemeGroupVersion.String())
-		u.SetKind("Experiment")
-	}
-	return u, nil
-}
-
 // ClusterMetrics reads Metric objects from the cluster.
 type ClusterMetrics struct {
 	Dynamic dynamic.Interface

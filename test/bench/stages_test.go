@@ -22,7 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
-	"github.com/iter8-tools/iter8-tekton/pkg/experiment"
 	"github.com/iter8-tools/iter8-tekton/pkg/metrics"
 	"github.com/iter8-tools/iter8-tekton/pkg/stagecmd"
 	"github.com/iter8-tools/iter8-tekton/test/harness"
@@ -277,7 +276,7 @@ func (w *world) iterationQueries(b *testing.B, ns, name string, s size, k int) (
 	if err != nil {
 		b.Fatal(err)
 	}
-	exp, err := experiment.FromUnstructured(u)
+	exp, err := harness.ExperimentFrom(u)
 	if err != nil {
 		b.Fatal(err)
 	}

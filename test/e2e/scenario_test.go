@@ -23,7 +23,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
-	"github.com/iter8-tools/iter8-tekton/pkg/experiment"
 	"github.com/iter8-tools/iter8-tekton/test/harness"
 )
 
@@ -257,7 +256,7 @@ func getExperiment(t *testing.T, ns, name string) *v2alpha1.Experiment {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp, err := experiment.FromUnstructured(u)
+	exp, err := harness.ExperimentFrom(u)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
-	"github.com/iter8-tools/iter8-tekton/pkg/experiment"
 	"github.com/iter8-tools/iter8-tekton/test/harness"
 )
 
@@ -454,12 +453,12 @@ func TestConflictConcurrentWriter(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				exp, err := experiment.FromUnstructured(u)
+				exp, err := harness.ExperimentFrom(u)
 				if err != nil {
 					return err
 				}
 				exp.Status.MarkCondition(checkType, corev1.ConditionTrue, "Checked", msg, metav1.Now())
-				if u, err = experiment.ToUnstructured(exp); err != nil {
+				if u, err = harness.UnstructuredExperiment(exp); err != nil {
 					return err
 				}
 				_, err = res.UpdateStatus(ctx, u, metav1.UpdateOptions{FieldManager: "other-controller"})

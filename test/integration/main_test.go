@@ -27,7 +27,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
-	"github.com/iter8-tools/iter8-tekton/pkg/experiment"
 	"github.com/iter8-tools/iter8-tekton/pkg/sampleapp"
 	"github.com/iter8-tools/iter8-tekton/pkg/stagecmd"
 	"github.com/iter8-tools/iter8-tekton/test/harness"
@@ -312,7 +311,7 @@ func (e *env) get(t *testing.T, namespace, name string) *v2alpha1.Experiment {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp, err := experiment.FromUnstructured(u)
+	exp, err := harness.ExperimentFrom(u)
 	if err != nil {
 		t.Fatal(err)
 	}
