@@ -297,6 +297,18 @@ func TestFaultPrometheusDown(t *testing.T) {
 	})
 }
 
+// healthyCanary creates, in a namespace of its own, the healthy 3-iteration progressive
+// Canary of the sample-app VirtualService that healthyRun checks, and returns the
+// namespace.
+func healthyCanary(t *testing.T, e *env, name string) string {
+	t.Helper()
+	ns := namespace(t, e)
+	istioVS(t, e, ns, 100, 0)
+	e.apply(t, ns, mockMetric(t, "latency", map[string]string{"sample-app-v1": "10", "sample-app-v2": "12"}))
+	e.apply(t, ns, yamlObject(t, faultExperiment(t, ns, name, 3, false)))
+	return ns
+}
+
 // healthyRun checks what a healthy 3-iteration progressive Canary of the sample-app
 // VirtualService leaves behind, however the API server misbehaved on the way: the candidate
 // won, every iteration was measured and assessed once, the traffic is where the stages
@@ -353,10 +365,7 @@ func TestTransientAPIErrors(t *testing.T) {
 	for _, fault := range []apiFault{apiFault503, apiFault500, apiFaultTimeout, apiFaultLost, apiFaultReset} {
 		t.Run(string(fault), func(t *testing.T) {
 			t.Parallel()
-			ns := namespace(t, e)
-			istioVS(t, e, ns, 100, 0)
-			e.apply(t, ns, mockMetric(t, "latency", map[string]string{"sample-app-v1": "10", "sample-app-v2": "12"}))
-			e.apply(t, ns, yamlObject(t, faultExperiment(t, ns, "transient", 3, false)))
+			ns := healthyCanary(t, e, "transient")
 			p := &apiProxy{fault: fault, pick: func(n int, _ *http.Request) bool { return n%2 == 1 }}
 			kubeconfig := p.start(t, e.cp.Config(), ns)
 
@@ -377,10 +386,7 @@ func TestTransientAPIErrors(t *testing.T) {
 // copy, its write conflicts, and it records the iteration on the latest experiment, once.
 func TestStaleCachedReads(t *testing.T) {
 	e := cluster(t)
-	ns := namespace(t, e)
-	istioVS(t, e, ns, 100, 0)
-	e.apply(t, ns, mockMetric(t, "latency", map[string]string{"sample-app-v1": "10", "sample-app-v2": "12"}))
-	e.apply(t, ns, yamlObject(t, faultExperiment(t, ns, "stale", 3, false)))
+	ns := healthyCanary(t, e, "stale")
 	p := &apiProxy{fault: apiFaultStale, pick: func(_ int, r *http.Request) bool {
 		return r.Method == http.MethodGet && r.URL.Query().Get("resourceVersion") == "0"
 	}}
@@ -403,10 +409,7 @@ func TestStaleCachedReads(t *testing.T) {
 // its request timeout and retries, instead of hanging until Tekton's timeout.
 func TestTransientAPIHang(t *testing.T) {
 	e := cluster(t)
-	ns := namespace(t, e)
-	istioVS(t, e, ns, 100, 0)
-	e.apply(t, ns, mockMetric(t, "latency", map[string]string{"sample-app-v1": "10", "sample-app-v2": "12"}))
-	e.apply(t, ns, yamlObject(t, faultExperiment(t, ns, "hang", 3, false)))
+	ns := healthyCanary(t, e, "hang")
 	// The first read, list and write of the experiment get no answer.
 	p := &apiProxy{fault: apiFaultHang, pick: func(n int, _ *http.Request) bool { return n == 1 }}
 	kubeconfig := p.start(t, e.cp.Config(), ns)
@@ -423,10 +426,7 @@ func TestTransientAPIHang(t *testing.T) {
 // re-apply their changes on the new object: both writers' changes and the stages' survive.
 func TestConflictConcurrentWriter(t *testing.T) {
 	e := cluster(t)
-	ns := namespace(t, e)
-	istioVS(t, e, ns, 100, 0)
-	e.apply(t, ns, mockMetric(t, "latency", map[string]string{"sample-app-v1": "10", "sample-app-v2": "12"}))
-	e.apply(t, ns, yamlObject(t, faultExperiment(t, ns, "conflict", 3, false)))
+	ns := healthyCanary(t, e, "conflict")
 	res := e.dyn.Resource(v2alpha1.ExperimentResource).Namespace(ns)
 	ctx := context.Background()
 
