@@ -31,7 +31,7 @@ func Assess(ctx context.Context, d *Deps, k int32) (*AssessResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if exp.Status.IsTrue(v2alpha1.ConditionCompleted) || exp.Status.IsTrue(v2alpha1.ConditionFailed) || exp.Status.GetStage() != v2alpha1.StageRunning {
+	if !running(exp) {
 		d.logf("assess %d: experiment is %s; stopping", k, exp.Status.GetStage())
 		return assessResult(exp, k), nil
 	}
