@@ -115,6 +115,13 @@ func sameStatus(a, b *v2alpha1.ExperimentStatus) bool {
 	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
+// running says whether the experiment is in its Running stage and has neither completed
+// nor failed.
+func running(exp *v2alpha1.Experiment) bool {
+	return exp.Status.GetStage() == v2alpha1.StageRunning &&
+		!exp.Status.IsTrue(v2alpha1.ConditionCompleted) && !exp.Status.IsTrue(v2alpha1.ConditionFailed)
+}
+
 func (d *Deps) logf(format string, args ...any) {
 	if d.Log != nil {
 		fmt.Fprintf(d.Log, format+"\n", args...)

@@ -120,13 +120,6 @@ func (d *Deps) readToIterate(ctx context.Context, k int32) (*v2alpha1.Experiment
 	return d.Store.Get(ctx)
 }
 
-// running says whether the experiment is in its Running stage and has neither completed
-// nor failed.
-func running(exp *v2alpha1.Experiment) bool {
-	return exp.Status.GetStage() == v2alpha1.StageRunning &&
-		!exp.Status.IsTrue(v2alpha1.ConditionCompleted) && !exp.Status.IsTrue(v2alpha1.ConditionFailed)
-}
-
 // loopActionDue says whether iteration k starts a loop that has a loop action to run.
 func (d *Deps) loopActionDue(exp *v2alpha1.Experiment, k int32) bool {
 	return d.RunActions != nil && len(exp.Spec.Strategy.Actions[v2alpha1.ActionLoop]) > 0 &&
