@@ -126,13 +126,13 @@ func benchStages(b *testing.B, w *world, s size, run runner, rss bool) {
 		}
 		minimum = append(minimum, d)
 	}
-	b.StopTimer()
+	// b.Loop has stopped the timer: the runs for the RSS are not in ns/op.
 	var iterRSS, assessRSS, startupRSS int64
 	if rss {
 		exp := []string{"--kubeconfig", w.cp.Kubeconfig(), "--namespace", ns, "--experiment", name}
 		for i := 1; i <= rssIterations; i++ {
 			iteration := []string{"--iteration", fmt.Sprint(k + i), "--interval-seconds", "1"}
-			for _, run := range []struct {
+			for _, p := range []struct {
 				peak  *int64
 				stage string
 				args  []string
@@ -141,11 +141,11 @@ func benchStages(b *testing.B, w *world, s size, run runner, rss bool) {
 				{&assessRSS, "assess", slices.Concat(exp, iteration)},
 				{&startupRSS, "iterate", []string{"--help"}},
 			} {
-				r, err := w.exec(ctx, true, run.stage, run.args...)
+				r, err := w.exec(ctx, true, p.stage, p.args...)
 				if err != nil {
 					b.Fatal(err)
 				}
-				*run.peak = max(*run.peak, r.maxRSS)
+				*p.peak = max(*p.peak, r.maxRSS)
 			}
 		}
 	}
