@@ -97,10 +97,11 @@ func balanced(q string) bool {
 	return len(stack) == 0
 }
 
-// promTargets resolves the target of every metric of calls, reading each secret once. A
-// metric whose target cannot be resolved (its secret cannot be read, its authentication
-// or URL is wrong) is absent: its queries take the single-query path, which reports why.
-func (c *Collector) promTargets(ctx context.Context, calls []versionQuery) map[*v2alpha1.Metric]promTarget {
+// promTargets resolves the target of every metric of calls, reading each secret once
+// with read. A metric whose target cannot be resolved (its secret cannot be read, its
+// authentication or URL is wrong) is absent: its queries take the single-query path,
+// which reports why.
+func (c *Collector) promTargets(ctx context.Context, calls []versionQuery, read secretSource) map[*v2alpha1.Metric]promTarget {
 	type secretRead struct {
 		data map[string]string
 		err  error
@@ -117,7 +118,7 @@ func (c *Collector) promTargets(ctx context.Context, calls []versionQuery) map[*
 	var mu sync.Mutex
 	for ref, timeout := range timeouts {
 		wg.Go(func() {
-			data, err := c.secret(ctx, ref, timeout)
+			data, err := read(ctx, ref, timeout)
 			mu.Lock()
 			secrets[ref] = secretRead{data: data, err: err}
 			mu.Unlock()

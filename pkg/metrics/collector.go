@@ -187,6 +187,7 @@ func (c *Collector) Collect(ctx context.Context, exp *v2alpha1.Experiment) map[s
 		parallel: parallel,
 		out:      out,
 		sems:     map[string]chan struct{}{},
+		secrets:  newSecretMemo(c.secret),
 	}
 	var proms []versionQuery
 	for _, j := range js {
@@ -230,6 +231,8 @@ type collection struct {
 	// sems bounds each backend on its own, so that the queries of a slow or hanging
 	// backend wait only for each other and never hold back those of another backend.
 	sems map[string]chan struct{}
+	// secrets reads each secret once for all the queries.
+	secrets *secretMemo
 }
 
 func (r *collection) set(key, version string, res Result) {
@@ -281,7 +284,7 @@ func (r *collection) spawn(backend string, calls []versionQuery, work func()) {
 // single sends one call's query alone.
 func (r *collection) single(call versionQuery) {
 	r.spawn(r.c.backendKey(call.job.metric), []versionQuery{call}, func() {
-		r.set(call.job.key, call.version, r.c.query(r.ctx, call.job.metric, call.args, r.at))
+		r.set(call.job.key, call.version, r.c.queryWith(r.ctx, call.job.metric, call.args, r.at, r.secrets.secret))
 	})
 }
 
@@ -292,7 +295,7 @@ func (r *collection) batched(calls []versionQuery) {
 	if len(calls) == 0 {
 		return
 	}
-	groups, alone := groupCalls(calls, r.c.promTargets(r.ctx, calls))
+	groups, alone := groupCalls(calls, r.c.promTargets(r.ctx, calls, r.secrets.secret))
 	for _, call := range alone {
 		r.single(call)
 	}
@@ -310,7 +313,7 @@ func (r *collection) batched(calls []versionQuery) {
 			if len(b.queries) == 1 {
 				// One distinct query needs no label to tell its answers apart.
 				r.spawn(backend, members, func() {
-					r.setAll(members, r.c.query(r.ctx, members[0].job.metric, members[0].args, r.at))
+					r.setAll(members, r.c.queryWith(r.ctx, members[0].job.metric, members[0].args, r.at, r.secrets.secret))
 				})
 				continue
 			}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
@@ -17,6 +18,11 @@ import (
 // query runs one backend query for one version, retries included. A Prometheus query is
 // evaluated at at; the zero time lets Prometheus evaluate at its own now.
 func (c *Collector) query(ctx context.Context, m *v2alpha1.Metric, args map[string]string, at time.Time) Result {
+	return c.queryWith(ctx, m, args, at, c.secret)
+}
+
+// queryWith is query with the metric's secret read by secrets.
+func (c *Collector) queryWith(ctx context.Context, m *v2alpha1.Metric, args map[string]string, at time.Time, secrets secretSource) Result {
 	spec := &m.Spec
 	timeout := time.Duration(spec.Timeout()) * time.Second
 	prom := isPrometheus(spec)
@@ -25,7 +31,7 @@ func (c *Collector) query(ctx context.Context, m *v2alpha1.Metric, args map[stri
 	var secret map[string]string
 	if spec.Secret != nil && *spec.Secret != "" {
 		var err error
-		secret, err = c.secret(ctx, *spec.Secret, timeout)
+		secret, err = secrets(ctx, *spec.Secret, timeout)
 		if err != nil {
 			return errorResult(q, "%v", err)
 		}
@@ -103,6 +109,53 @@ func params(spec *v2alpha1.MetricSpec, args map[string]string) url.Values {
 		v.Add(p.Name, Substitute(p.Value, args, nil))
 	}
 	return v
+}
+
+// secretSource reads a metric's secret, name or namespace/name, within timeout. The map it
+// returns is shared and never changed.
+type secretSource func(ctx context.Context, ref string, timeout time.Duration) (map[string]string, error)
+
+// secretMemo reads each secret once for the queries of one Collect: every version of a
+// metric with a secret, and every metric that names the same secret, would otherwise read
+// it again, one API request per query. A failed read is not kept: the next query that
+// needs the secret reads it again, as it would have alone.
+type secretMemo struct {
+	read secretSource
+	mu   sync.Mutex
+	refs map[string]*secretEntry
+}
+
+type secretEntry struct {
+	// mu is held during a read, so that concurrent queries wait for it instead of reading
+	// the same secret at the same time.
+	mu   sync.Mutex
+	data map[string]string
+}
+
+func newSecretMemo(read secretSource) *secretMemo {
+	return &secretMemo{read: read, refs: map[string]*secretEntry{}}
+}
+
+// secret is a secretSource.
+func (m *secretMemo) secret(ctx context.Context, ref string, timeout time.Duration) (map[string]string, error) {
+	m.mu.Lock()
+	e, ok := m.refs[ref]
+	if !ok {
+		e = &secretEntry{}
+		m.refs[ref] = e
+	}
+	m.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.data != nil {
+		return e.data, nil
+	}
+	data, err := m.read(ctx, ref, timeout)
+	if err != nil {
+		return nil, err
+	}
+	e.data = data
+	return data, nil
 }
 
 // secret reads the metric's secret: name, or namespace/name.
