@@ -1,7 +1,9 @@
 package experiment
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -9,7 +11,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
 
@@ -181,8 +182,11 @@ func (d *Deps) runStartActions(ctx context.Context, exp *v2alpha1.Experiment) (*
 		return nil, d.fail(ctx, v2alpha1.ReasonHandlerFailed, "start actions failed: "+err.Error())
 	}
 	d.logf("init: start actions completed")
-	var err error
-	if !equality.Semantic.DeepEqual(work.Spec, exp.Spec) {
+	changed, err := specChanged(exp.Spec, work.Spec)
+	if err != nil {
+		return nil, d.fail(ctx, v2alpha1.ReasonHandlerFailed, "start actions: "+err.Error())
+	}
+	if changed {
 		exp, err = d.Store.UpdateSpec(ctx, func(e *v2alpha1.Experiment) error {
 			e.Spec = work.Spec
 			return nil
@@ -192,6 +196,21 @@ func (d *Deps) runStartActions(ctx context.Context, exp *v2alpha1.Experiment) (*
 		}
 	}
 	return d.keepBuiltinHists(ctx, exp, work)
+}
+
+// specChanged compares two specs by what would be written to the API server. A
+// reflection-based comparison (equality.Semantic) panics on types with unexported fields,
+// such as v2alpha1.Number, and the wire form is what an update would change anyway.
+func specChanged(before, after v2alpha1.ExperimentSpec) (bool, error) {
+	b, err := json.Marshal(before)
+	if err != nil {
+		return false, fmt.Errorf("encoding the spec: %w", err)
+	}
+	a, err := json.Marshal(after)
+	if err != nil {
+		return false, fmt.Errorf("encoding the spec after the start actions: %w", err)
+	}
+	return !bytes.Equal(a, b), nil
 }
 
 // keepBuiltinHists writes the load histograms that an action (metrics/collect) recorded

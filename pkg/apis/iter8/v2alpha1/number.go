@@ -58,6 +58,10 @@ func (n Number) Float() (float64, error) {
 	return f, nil
 }
 
+// Equal reports whether two numbers were written the same way. go-cmp calls it, so that
+// comparing specs that hold limits does not need access to the unexported text.
+func (n Number) Equal(o Number) bool { return n.raw == o.raw }
+
 // Value returns the value, or 0 when it is not a number; call Float to know which.
 func (n Number) Value() float64 {
 	f, _ := n.Float()
