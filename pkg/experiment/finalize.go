@@ -13,16 +13,24 @@ import (
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 )
 
-// Outcome is how an experiment ended.
+// Outcome is how an experiment ended. It is the one vocabulary of the status message, the
+// finalize Task's `outcome` result, iter8ctl run's exit and the assert conditions
+// (docs/reference.md, "Outcomes and exit codes").
 type Outcome string
 
 // The outcomes.
 const (
-	// OutcomeSucceeded: the experiment ran every iteration (or ended early by design).
+	// OutcomeSucceeded: the experiment ran to its end and achieved its aim (Conformance:
+	// the version passed every objective; Canary: the candidate won; A/B, A/B/N: a
+	// winner was found).
 	OutcomeSucceeded Outcome = "Succeeded"
+	// OutcomeNoWinner: the experiment ran to its end and its objectives and rewards were
+	// evaluated, but its aim was not achieved.
+	OutcomeNoWinner Outcome = "NoWinner"
 	// OutcomeRolledBack: a version violated a rollback objective; traffic is on the baseline.
 	OutcomeRolledBack Outcome = "RolledBack"
-	// OutcomeFailed: the experiment could not run to its end; traffic is on the baseline.
+	// OutcomeFailed: the experiment could not run to its end, or could not be judged (its
+	// metrics were unreadable); traffic is on the baseline.
 	OutcomeFailed Outcome = "Failed"
 )
 
@@ -54,7 +62,7 @@ func Finalize(ctx context.Context, d *Deps, pipelineStatus string) (*FinalizeRes
 		return finalResult(exp), nil
 	}
 
-	cause := failureCause(exp, pipelineStatus)
+	reason, cause := failureCause(exp, pipelineStatus)
 	rolledBack := len(exp.Status.RolledBack) > 0
 	latest, err := d.setStage(ctx, v2alpha1.StageFinishing, "Experiment finishing")
 	if err != nil {
@@ -118,13 +126,17 @@ func Finalize(ctx context.Context, d *Deps, pipelineStatus string) (*FinalizeRes
 				e.SetRecommendedVersion(e.Spec.VersionInfo.Baseline.Name)
 			}
 			if !e.Status.IsTrue(v2alpha1.ConditionFailed) {
-				e.Status.MarkCondition(v2alpha1.ConditionFailed, corev1.ConditionTrue, v2alpha1.ReasonAborted, cause, now)
+				e.Status.MarkCondition(v2alpha1.ConditionFailed, corev1.ConditionTrue, reason, cause, now)
 			}
 			msg = "Experiment failed: " + cause
 		case rolledBack:
 			msg = "Experiment rolled back: " + strings.Join(e.Status.RolledBack, ", ") + " violated a rollback objective" + rollbackCause(e)
 		default:
-			msg = "Experiment completed successfully"
+			if r := finalResult(e); r.Outcome == OutcomeSucceeded {
+				msg = "Experiment completed successfully"
+			} else {
+				msg = "Experiment completed without a winner: " + r.Reason
+			}
 		}
 		e.Status.MarkCondition(v2alpha1.ConditionCompleted, corev1.ConditionTrue, v2alpha1.ReasonExperimentCompleted, msg, now)
 		return nil
@@ -144,20 +156,21 @@ func Finalize(ctx context.Context, d *Deps, pipelineStatus string) (*FinalizeRes
 	return res, nil
 }
 
-// failureCause says why the experiment failed, or "" when it did not.
-func failureCause(exp *v2alpha1.Experiment, pipelineStatus string) string {
+// failureCause says why the experiment failed, and the reason of its Failed condition, or
+// "" when it did not fail.
+func failureCause(exp *v2alpha1.Experiment, pipelineStatus string) (reason, cause string) {
 	if c := exp.Status.Condition(v2alpha1.ConditionFailed); c != nil && c.Status == corev1.ConditionTrue {
-		reason, msg := "", ""
+		msg := ""
 		if c.Reason != nil {
 			reason = *c.Reason
 		}
 		if c.Message != nil {
 			msg = *c.Message
 		}
-		return reason + ": " + msg
+		return reason, reason + ": " + msg
 	}
 	if len(exp.Status.RolledBack) > 0 {
-		return ""
+		return "", ""
 	}
 	total, done := exp.Spec.TotalIterations(), exp.Status.GetCompletedIterations()
 	if done < total || assessed(exp) < total {
@@ -165,9 +178,14 @@ func failureCause(exp *v2alpha1.Experiment, pipelineStatus string) string {
 		if pipelineStatus != "" {
 			cause += " (pipeline tasks " + pipelineStatus + ")"
 		}
-		return cause
+		return v2alpha1.ReasonAborted, cause
 	}
-	return ""
+	// An experiment whose metrics could not be read was not judged, whatever its winner
+	// says: a dead metrics backend must not read as a passing release.
+	if u := analytics.Unreadable(exp); len(u) > 0 {
+		return v2alpha1.ReasonMetricsUnreadable, "metrics could not be read, so the objectives were not evaluated: " + strings.Join(u, "; ")
+	}
+	return "", ""
 }
 
 func joinCause(a, b string) string {
@@ -241,7 +259,10 @@ func finalResult(exp *v2alpha1.Experiment) *FinalizeResult {
 	}
 	if r.AimAchieved {
 		r.Reason = ""
-	} else if a := exp.Status.Analysis; a != nil && a.WinnerAssessment != nil && a.WinnerAssessment.Message != nil {
+		return r
+	}
+	r.Outcome = OutcomeNoWinner
+	if a := exp.Status.Analysis; a != nil && a.WinnerAssessment != nil && a.WinnerAssessment.Message != nil {
 		r.Reason += ": " + *a.WinnerAssessment.Message
 	}
 	return r

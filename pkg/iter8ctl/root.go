@@ -18,8 +18,12 @@ const (
 	ExitOK    = 0
 	ExitError = 1
 	// ExitUsage is for a command line that cannot run: an unknown command, flag or
-	// condition, a missing or malformed flag value.
+	// condition, a missing or malformed flag value, and for input that is not a valid
+	// experiment (a missing, undecodable or invalid file).
 	ExitUsage = 2
+	// ExitAimNotAchieved is for iter8ctl run when the experiment ran and judged and its
+	// aim was not achieved (outcome NoWinner or RolledBack), as the finalize stage exits.
+	ExitAimNotAchieved = 3
 	// ExitInterrupted is for iter8ctl run stopped by Ctrl-C or SIGTERM (after it
 	// finalized the experiment): 128 + SIGINT, as shells report it.
 	ExitInterrupted = 130
@@ -49,6 +53,13 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fmt.Fprintf(stderr, "Error: %v\n", err)
 	if errors.Is(err, localrun.ErrInterrupted) {
 		return ExitInterrupted
+	}
+	if errors.Is(err, localrun.ErrAimNotAchieved) {
+		return ExitAimNotAchieved
+	}
+	var ie *invalidInputError
+	if errors.As(err, &ie) {
+		return ExitUsage
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
@@ -142,3 +153,11 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	}
 	return nil
 }
+
+// invalidInputError is input that is not a valid experiment: a missing, undecodable or
+// invalid file. It exits ExitUsage, so that a CI job tells a broken job from a release
+// that did not pass (ExitAimNotAchieved).
+type invalidInputError struct{ err error }
+
+func (e *invalidInputError) Error() string { return e.err.Error() }
+func (e *invalidInputError) Unwrap() error { return e.err }

@@ -56,9 +56,16 @@ At the end run prints the describe of the experiment to standard output, or with
 Experiment with its status. Ctrl-C stops the running stage and finalizes the experiment
 as cancelled (Completed and Failed, "ended after k of N iterations").
 
-Exit status: 0 when the experiment achieved its aim (Conformance: the version passed;
-Canary: the candidate won; A/B, A/B/N: a winner was found), 1 otherwise, with the reason
-on standard error; 2 for a bad command line; 130 after Ctrl-C (or SIGTERM) and finalize.`,
+Exit status (the outcome is the finalize Task's ` + "`outcome`" + ` result too):
+  0    Succeeded: the experiment achieved its aim (Conformance: the version passed;
+       Canary: the candidate won; A/B, A/B/N: a winner was found)
+  3    NoWinner or RolledBack: the experiment ran and judged, and the release did not pass
+  1    Failed: the experiment could not run or could not be judged (metrics unreadable,
+       a start action failed, traffic could not be restored), or iter8ctl itself failed
+  2    a bad command line, or an experiment or metric file that is missing, undecodable
+       or invalid
+  130  stopped by Ctrl-C (or SIGTERM), after finalize
+The reason is on standard error.`,
 		Example: `  # Run an experiment that sends its own load (metrics/collect) to a local service
   sample-app --version current --listen 127.0.0.1:18080 &
   iter8ctl run -f examples/conformance.yaml
@@ -181,7 +188,7 @@ func readRunFiles(cmd *cobra.Command, files []string) (*v2alpha1.Experiment, []*
 		problems = append(problems, fmt.Sprintf("no Experiment in %s", strings.Join(files, ", ")))
 	}
 	if len(problems) > 0 {
-		return nil, nil, errors.New(strings.Join(problems, "\n"))
+		return nil, nil, &invalidInputError{errors.New(strings.Join(problems, "\n"))}
 	}
 	return exp, ms, nil
 }

@@ -163,7 +163,7 @@ func TestRunOutcomes(t *testing.T) {
 	}, {
 		name:  "canary rolls the candidate back",
 		files: []string{example(t, canaryExample, urls)},
-		code:  ExitError,
+		code:  ExitAimNotAchieved,
 		want: outcome{Stage: v2alpha1.StageCompleted, Iterations: 1, Completed: true, Recommended: "current", Winner: "current",
 			RolledBack: []string{"candidate"}},
 		stdout: []string{
@@ -171,7 +171,7 @@ func TestRunOutcomes(t *testing.T) {
 			"- candidate fails error-rate <= 0.010: iter8-system/error-rate = 0.200 > 0.010: not satisfied (rollback objective)",
 			"- Rolled back: candidate",
 		},
-		stderr: []string{"Error: experiment did not achieve its aim: rolled back: candidate violated a rollback objective"},
+		stderr: []string{"Error: experiment did not achieve its aim (RolledBack): rolled back: candidate violated a rollback objective"},
 	}, {
 		name:   "a/b picks the higher reward",
 		files:  []string{abExample, abMetricsExample},
@@ -189,9 +189,9 @@ func TestRunOutcomes(t *testing.T) {
 		name: "a/b without a winner",
 		files: []string{abExample, writeFile(t, "slow.yaml", strings.NewReplacer(
 			`level: "20"`, `level: "200"`, `level: "25"`, `level: "250"`).Replace(abMetrics))},
-		code:   ExitError,
+		code:   ExitAimNotAchieved,
 		want:   outcome{Stage: v2alpha1.StageCompleted, Iterations: 3, Completed: true, Recommended: "shop-a"},
-		stderr: []string{"Error: experiment did not achieve its aim: no winner was found"},
+		stderr: []string{"Error: experiment did not achieve its aim (NoWinner): no winner was found"},
 	}, {
 		name:  "metrics from prometheus",
 		files: []string{writeFile(t, "ab1.yaml", strings.Replace(ab, "iterationsPerLoop: 3", "iterationsPerLoop: 1", 1)), promMetric},
@@ -413,22 +413,27 @@ func TestRunFails(t *testing.T) {
 	}{{
 		name:   "missing file",
 		args:   []string{"-f", "/nonexistent/experiment.yaml"},
-		code:   ExitError,
+		code:   ExitUsage,
 		stderr: []string{"Error: reading /nonexistent/experiment.yaml: open /nonexistent/experiment.yaml: no such file or directory\n"},
+	}, {
+		name:   "an empty file",
+		args:   []string{"-f", "/dev/null"},
+		code:   ExitUsage,
+		stderr: []string{"Error: reading /dev/null: input is empty\n"},
 	}, {
 		name:   "unknown field in the experiment",
 		args:   []string{"-f", unknownField},
-		code:   ExitError,
+		code:   ExitUsage,
 		stderr: []string{"Error: " + unknownField + `: document 0: decoding Experiment: unknown field "spec.criteria.objectives[0].upperLimt"` + "\n"},
 	}, {
 		name:   "unknown field in the second metric",
 		args:   []string{"-f", abExample, "-f", badMetric},
-		code:   ExitError,
+		code:   ExitUsage,
 		stderr: []string{"Error: " + badMetric + `: document 1: decoding Metric: unknown field "spec.unit"` + "\n"},
 	}, {
 		name: "invalid values are named by file, object and field",
 		args: []string{"-f", invalid},
-		code: ExitError,
+		code: ExitUsage,
 		stderr: []string{
 			invalid + ": Experiment/conformance: spec.duration.maxLoops:",
 			invalid + ": Experiment/conformance: spec.strategy.actions.loop[0].with.numQueries:",
@@ -436,12 +441,12 @@ func TestRunFails(t *testing.T) {
 	}, {
 		name:   "no experiment",
 		args:   []string{"-f", metricsOnly},
-		code:   ExitError,
+		code:   ExitUsage,
 		stderr: []string{"Error: no Experiment in " + metricsOnly + "\n"},
 	}, {
 		name:   "two experiments",
 		args:   []string{"-f", twoExperiments},
-		code:   ExitError,
+		code:   ExitUsage,
 		stderr: []string{"Error: " + twoExperiments + ": Experiment/conformance: a second Experiment (the first is in " + twoExperiments + "); run takes one\n"},
 	}, {
 		name: "knative task in local mode",

@@ -66,10 +66,13 @@ type Result struct {
 	Interrupted bool
 }
 
-// ErrAimNotAchieved is returned, wrapped with finalize's reason, when the experiment ran
-// to its end without achieving its aim (Conformance: the version failed; Canary: the
-// candidate did not win; A/B, A/B/N: no winner).
+// ErrAimNotAchieved is returned, wrapped with the outcome and finalize's reason, when the
+// experiment ran and judged without achieving its aim (outcome NoWinner or RolledBack).
 var ErrAimNotAchieved = errors.New("experiment did not achieve its aim")
+
+// ErrExperimentFailed is returned, wrapped with finalize's reason, when the experiment
+// could not run to its end or could not be judged (outcome Failed).
+var ErrExperimentFailed = errors.New("experiment failed")
 
 // ErrInterrupted is returned, wrapped, when ctx was cancelled during the run; the
 // experiment was finalized nonetheless.
@@ -121,8 +124,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return res, stageErr
 	case ferr != nil:
 		return res, fmt.Errorf("finalize: %w", ferr)
+	case final.Outcome == experiment.OutcomeFailed:
+		return res, fmt.Errorf("%w: %s", ErrExperimentFailed, final.Reason)
 	case !final.AimAchieved:
-		return res, fmt.Errorf("%w: %s", ErrAimNotAchieved, final.Reason)
+		return res, fmt.Errorf("%w (%s): %s", ErrAimNotAchieved, final.Outcome, final.Reason)
 	}
 	return res, nil
 }

@@ -47,8 +47,13 @@ const (
 )
 
 // ErrAimNotAchieved is returned by finalize when the experiment ended without achieving
-// its aim (rollback, failure, no winner); the stage's own work succeeded.
+// its aim (outcome NoWinner or RolledBack); the stage's own work succeeded.
 var ErrAimNotAchieved = errors.New("experiment did not achieve its aim")
+
+// ErrExperimentFailed is returned by finalize when the experiment could not run to its end
+// or could not be judged (outcome Failed): the job is broken, not the release, so it exits
+// ExitError and a CI gate can tell the two apart.
+var ErrExperimentFailed = errors.New("experiment failed")
 
 type usageError struct{ error }
 
@@ -95,7 +100,7 @@ var stageHelp = map[string]string{
 	StageInit:     "validates the experiment, acquires its target, runs the start actions, reads its metrics and starts it.\nresults: iterations, target",
 	StageIterate:  "waits for iteration K's time slot and measures every metric of every version.\nresults: iteration",
 	StageAssess:   "judges iteration K: objectives, winner, weights, rollback; applies the weights.\nresults: continue (true|false), winner, recommended, iteration",
-	StageFinalize: "ends the experiment: restores traffic after a failure or rollback, runs the finish actions, marks it Completed.\nexits 3 when the experiment did not achieve its aim.\nresults: outcome (Succeeded|RolledBack|Failed), winner, recommended",
+	StageFinalize: "ends the experiment: restores traffic after a failure or rollback, runs the finish actions, marks it Completed.\nexits 3 when the experiment did not achieve its aim (NoWinner, RolledBack), 1 when it failed (Failed).\nresults: outcome (Succeeded|NoWinner|RolledBack|Failed), winner, recommended",
 }
 
 func parse(stage string, args []string, stderr io.Writer) (*options, error) {
@@ -213,8 +218,13 @@ func runStage(ctx context.Context, d *experiment.Deps, stage string, o *options)
 			results["outcome"] = string(r.Outcome)
 			results["winner"] = r.Winner
 			results["recommended"] = r.Recommended
-			if err == nil && !r.AimAchieved {
-				err = fmt.Errorf("%w: %s", ErrAimNotAchieved, r.Reason)
+			if err == nil {
+				switch r.Outcome {
+				case experiment.OutcomeNoWinner, experiment.OutcomeRolledBack:
+					err = fmt.Errorf("%w (%s): %s", ErrAimNotAchieved, r.Outcome, r.Reason)
+				case experiment.OutcomeFailed:
+					err = fmt.Errorf("%w: %s", ErrExperimentFailed, r.Reason)
+				}
 			}
 		}
 	}

@@ -546,15 +546,15 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("the refused experiment started: stage %s, startTime %v", exp.Status.GetStage(), exp.Status.StartTime)
 			}
 
-			// (c) finalize completes it and reports the aim not achieved.
+			// (c) finalize completes it and reports it failed: the job, not the release.
 			if tc.main {
-				if code, _ := e.stageMain(t, stagecmd.StageFinalize, ns, name, "--pipeline-status", "Failed"); code != stagecmd.ExitAimNotAchieved {
-					t.Errorf("finalize exit code = %d, want %d", code, stagecmd.ExitAimNotAchieved)
+				if code, _ := e.stageMain(t, stagecmd.StageFinalize, ns, name, "--pipeline-status", "Failed"); code != stagecmd.ExitError {
+					t.Errorf("finalize exit code = %d, want %d", code, stagecmd.ExitError)
 				}
 			} else {
 				res, _, err := e.stage(t, stagecmd.StageFinalize, ns, name, "--pipeline-status", "Failed")
-				if !errors.Is(err, stagecmd.ErrAimNotAchieved) {
-					t.Errorf("finalize error = %v, want the aim not achieved", err)
+				if !errors.Is(err, stagecmd.ErrExperimentFailed) {
+					t.Errorf("finalize error = %v, want the experiment failed", err)
 				}
 				if res["outcome"] != "Failed" {
 					t.Errorf("finalize outcome = %q, want Failed", res["outcome"])

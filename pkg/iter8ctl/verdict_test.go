@@ -1,0 +1,80 @@
+package iter8ctl
+
+import (
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+)
+
+// deadAddress is a loopback address where nothing listens: every connection is refused.
+func deadAddress(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// TestDeadMetricsBackendIsNotSuccess: Prometheus refuses every query for the whole run.
+// The experiment was never judged, so it must not read as a success anywhere: not in its
+// conditions, not in the exit status, not to iter8ctl assert -c noFailure.
+func TestDeadMetricsBackendIsNotSuccess(t *testing.T) {
+	const promSpec = "  type: Gauge\n  provider: prometheus\n  params: [{name: query, value: 'e{v=\"$name\"}'}]\n  jqExpression: .data.result[0].value[1] | tonumber\n"
+	abMetrics := mustRead(t, abMetricsExample)
+	for _, tc := range []struct {
+		name    string
+		metrics string
+		// versions the message must name
+		want []string
+	}{{
+		name: "every metric unreadable",
+		metrics: strings.NewReplacer(
+			"  type: Gauge\n  mock:\n  - name: shop-a\n    level: \"10\"\n  - name: shop-b\n    level: \"12.5\"\n", promSpec,
+			"  type: Gauge\n  mock:\n  - name: shop-a\n    level: \"20\"\n  - name: shop-b\n    level: \"25\"\n", promSpec).Replace(abMetrics),
+		want: []string{"user-engagement (shop-a, shop-b: error", "mean-latency (shop-a, shop-b: error"},
+	}, {
+		name: "the reward unreadable, the objective read",
+		metrics: strings.Replace(abMetrics, "  type: Gauge\n  mock:\n  - name: shop-a\n    level: \"10\"\n  - name: shop-b\n    level: \"12.5\"\n",
+			promSpec, 1),
+		want: []string{"user-engagement (shop-a, shop-b: error"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if strings.Count(tc.metrics, "provider: prometheus") != len(tc.want) {
+				t.Fatal("the test's metrics did not change: the example was edited")
+			}
+			out := filepath.Join(t.TempDir(), "out.yaml")
+			r := runMain([]string{"run", "--interval-seconds", "1", "--out", out, "-f", abExample,
+				"-f", writeFile(t, "metrics.yaml", tc.metrics), "--prometheus", "http://" + deadAddress(t)}, "")
+			if r.code != ExitError {
+				t.Errorf("exit code = %d, want %d (the experiment failed); stderr:\n%s", r.code, ExitError, r.stderr)
+			}
+			exp, err := v2alpha1.DecodeExperiment([]byte(mustRead(t, out)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := exp.Status.Condition(v2alpha1.ConditionFailed)
+			if c == nil || c.Status != "True" || c.Reason == nil || *c.Reason != v2alpha1.ReasonMetricsUnreadable {
+				t.Fatalf("Failed condition = %+v, want True with reason %s", c, v2alpha1.ReasonMetricsUnreadable)
+			}
+			for _, w := range append(tc.want, "connection refused") {
+				if !strings.Contains(*c.Message, w) {
+					t.Errorf("Failed condition message %q does not say %q", *c.Message, w)
+				}
+			}
+			if msg := *exp.Status.Message; strings.Contains(msg, "successfully") {
+				t.Errorf("status message %q claims success", msg)
+			}
+			a := runMain([]string{"assert", "-f", out, "-c", "completed", "-c", "noFailure"}, "")
+			if a.code == ExitOK {
+				t.Errorf("iter8ctl assert -c completed -c noFailure passed an experiment whose metrics were unreadable:\n%s", a.stdout)
+			}
+		})
+	}
+}
