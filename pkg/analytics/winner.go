@@ -26,9 +26,10 @@ func feasible(objectives []v2alpha1.Objective, assessments map[string][]bool, v 
 //   - Conformance: the baseline wins if it satisfies all objectives.
 //   - Canary: the candidate (the first one) wins if it satisfies all objectives, else the
 //     baseline if it does, else nobody.
-//   - A/B and A/B/N: among the versions that satisfy all objectives and have a usable
-//     reward value (under the reward Metric's missing-value policy), the one with the best
-//     value of rewards[0] (highest for High, lowest for Low) wins. Equal best values give no
+//   - A/B and A/B/N: among the versions that satisfy all objectives, the one with the best
+//     value of rewards[0] (highest for High, lowest for Low) wins. Every one of them must
+//     have a usable reward value (under the reward Metric's missing-value policy): when one
+//     has none, the rewards cannot be compared and nobody wins. Equal best values give no
 //     winner and list the tied versions in BestVersions. No reward gives no winner.
 //
 // BestVersions is [winner] when there is a winner, the tied versions for an A/B(/N) tie,
@@ -131,6 +132,11 @@ func bestByReward(exp *v2alpha1.Experiment, versions []string, ok func(string) b
 		suffix = "; " + strings.Join(notes, "; ")
 	}
 
+	// A version whose reward cannot be read was not compared: whoever has the best value
+	// among the others may not be the best of all, so nobody wins.
+	if len(skipped) > 0 && len(candidates) > 0 {
+		return v2alpha1.WinnerAssessmentData{}, fmt.Sprintf("no winner: the versions that satisfy all objectives cannot be compared by reward %s%s", reward.Metric, suffix)
+	}
 	if len(candidates) == 0 {
 		for _, v := range versions {
 			if ok(v) {

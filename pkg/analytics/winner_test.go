@@ -188,11 +188,16 @@ func TestWinnerABN(t *testing.T) {
 		want:        won("v3"),
 		wantMsg:     "found unique winner: v3 has the highest books (2.000) of the versions that satisfy all objectives",
 	}, {
-		name:        "A/B/N: feasible version without a reward value is skipped",
+		name:        "A/B/N: a feasible version without a reward value means no winner",
 		exp:         expSpec{pattern: abn, versions: []string{"v1", "v2", "v3"}, objectives: twoObjs, rewards: booksHigh, values: values{"books": {"v1": value("1"), "v2": miss(noData, emptyResult, 1, "")}}},
 		assessments: map[string][]bool{"v1": {true, true}, "v2": {true, true}, "v3": {false, true}},
-		want:        won("v1"),
-		wantMsg:     "found unique winner: v1 has the highest books (1.000) of the versions that satisfy all objectives; v3 fails mean-latency; v2 has no books value (no data (empty result))",
+		wantMsg:     "no winner: the versions that satisfy all objectives cannot be compared by reward books; v3 fails mean-latency; v2 has no books value (no data (empty result))",
+	}, {
+		name:        "A/B/N: an infeasible version without a reward value does not matter",
+		exp:         expSpec{pattern: abn, versions: []string{"v1", "v2", "v3"}, objectives: twoObjs, rewards: booksHigh, values: values{"books": {"v1": value("1"), "v2": value("2")}}},
+		assessments: map[string][]bool{"v1": {true, true}, "v2": {true, true}, "v3": {false, true}},
+		want:        won("v2"),
+		wantMsg:     "found unique winner: v2 has the highest books (2.000) of the versions that satisfy all objectives; v3 fails mean-latency",
 	}, {
 		name: "A/B: a reused reward value counts under ReusePrevious",
 		exp: expSpec{pattern: ab, versions: []string{"v1", "v2"}, rewards: booksHigh,
@@ -202,11 +207,15 @@ func TestWinnerABN(t *testing.T) {
 		want:        won("v2"),
 		wantMsg:     "found unique winner: v2 has the highest books (3.000) of the versions that satisfy all objectives",
 	}, {
-		name:        "A/B: a stale reward value does not count under Fail",
+		name:        "A/B: a stale reward value does not count under Fail, so nobody wins",
 		exp:         expSpec{pattern: ab, versions: []string{"v1", "v2"}, rewards: booksHigh, values: values{"books": {"v1": value("1"), "v2": miss(errState, refused, 1, "3")}}},
 		assessments: map[string][]bool{"v1": {}, "v2": {}},
-		want:        won("v1"),
-		wantMsg:     "found unique winner: v1 has the highest books (1.000) of the versions that satisfy all objectives; v2 has no books value (error (connection refused))",
+		wantMsg:     "no winner: the versions that satisfy all objectives cannot be compared by reward books; v2 has no books value (error (connection refused))",
+	}, {
+		name:        "A/B: the reward has no value for the baseline",
+		exp:         expSpec{pattern: ab, versions: []string{"blue", "green"}, rewards: booksHigh, values: values{"books": {"green": value("1")}}},
+		assessments: map[string][]bool{"blue": {}, "green": {}},
+		wantMsg:     "no winner: the versions that satisfy all objectives cannot be compared by reward books; blue has no books value (no data recorded)",
 	}})
 }
 

@@ -78,3 +78,24 @@ func TestDeadMetricsBackendIsNotSuccess(t *testing.T) {
 		})
 	}
 }
+
+// TestMissingRewardCrownsNoWinner: an A/B whose reward has no value for one version never
+// compared the versions, so nobody wins and run exits ExitAimNotAchieved.
+func TestMissingRewardCrownsNoWinner(t *testing.T) {
+	t.Parallel()
+	metrics := strings.Replace(mustRead(t, abMetricsExample), "  - name: shop-a\n    level: \"10\"\n", "", 1)
+	if strings.Count(metrics, "name: shop-a") != 1 {
+		t.Fatal("the test's metrics did not change: the example was edited")
+	}
+	out := filepath.Join(t.TempDir(), "out.yaml")
+	r := runMain([]string{"run", "--interval-seconds", "1", "--out", out, "-f", abExample, "-f", writeFile(t, "metrics.yaml", metrics)}, "")
+	if r.code != ExitAimNotAchieved {
+		t.Errorf("exit code = %d, want %d; stderr:\n%s", r.code, ExitAimNotAchieved, r.stderr)
+	}
+	if got := readOutcome(t, out).Winner; got != "" {
+		t.Errorf("winner = %q, want none: shop-a has no user-engagement value", got)
+	}
+	if want := "cannot be compared by reward user-engagement"; !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
+	}
+}
