@@ -2,8 +2,6 @@ package analytics
 
 import (
 	"fmt"
-	"math/big"
-	"strconv"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 )
@@ -144,80 +142,23 @@ func AssessObjective(o v2alpha1.Objective, metric *v2alpha1.MetricSpec, d *v2alp
 	}
 	switch {
 	case o.UpperLimit != nil && r.value > upper:
-		s := formatNumbers(r.value, upper)
+		s := FormatNumbers(r.value, upper)
 		return false, fmt.Sprintf("%s = %s > %s%s: not satisfied", o.Metric, s[0], s[1], note)
 	case o.LowerLimit != nil && r.value < lower:
-		s := formatNumbers(r.value, lower)
+		s := FormatNumbers(r.value, lower)
 		return false, fmt.Sprintf("%s = %s < %s%s: not satisfied", o.Metric, s[0], s[1], note)
 	case o.UpperLimit != nil && o.LowerLimit != nil:
-		s := formatNumbers(r.value, lower, upper)
+		s := FormatNumbers(r.value, lower, upper)
 		return true, fmt.Sprintf("%s <= %s = %s <= %s%s: satisfied", s[1], o.Metric, s[0], s[2], note)
 	case o.UpperLimit != nil:
-		s := formatNumbers(r.value, upper)
+		s := FormatNumbers(r.value, upper)
 		return true, fmt.Sprintf("%s = %s <= %s%s: satisfied", o.Metric, s[0], s[1], note)
 	case o.LowerLimit != nil:
-		s := formatNumbers(r.value, lower)
+		s := FormatNumbers(r.value, lower)
 		return true, fmt.Sprintf("%s = %s >= %s%s: satisfied", o.Metric, s[0], s[1], note)
 	default:
-		return true, fmt.Sprintf("%s = %s (no limits)%s: satisfied", o.Metric, formatNumbers(r.value)[0], note)
+		return true, fmt.Sprintf("%s = %s (no limits)%s: satisfied", o.Metric, FormatNumbers(r.value)[0], note)
 	}
-}
-
-// formatNumbers writes numbers with 3 decimals rounded up, as describe does (iter8ctl's
-// inf.Dec RoundCeil), so a reason shows the number of the describe table; it uses more
-// digits when 3 would show two different numbers alike, so that "50.000 > 50.000" never
-// appears.
-func formatNumbers(vals ...float64) []string {
-	out := make([]string, len(vals))
-	for prec := 3; prec <= 9; prec++ {
-		for i, v := range vals {
-			out[i] = ceilDecimal(v, prec)
-		}
-		if distinct(vals, out) {
-			return out
-		}
-	}
-	for i, v := range vals {
-		out[i] = strconv.FormatFloat(v, 'g', -1, 64)
-	}
-	return out
-}
-
-// ceilDecimal writes f rounded up to prec decimals. It rounds the shortest decimal text of
-// f exactly, so that 0.879 stays 0.879 instead of becoming 0.880 through float error.
-func ceilDecimal(f float64, prec int) string {
-	r, ok := new(big.Rat).SetString(strconv.FormatFloat(f, 'f', -1, 64))
-	if !ok {
-		return strconv.FormatFloat(f, 'f', prec, 64)
-	}
-	scale := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(prec)), nil)
-	scaled := r.Mul(r, new(big.Rat).SetInt(scale))
-	// The denominator is positive, so DivMod's Euclidean quotient is the floor.
-	q, m := new(big.Int).DivMod(scaled.Num(), scaled.Denom(), new(big.Int))
-	if m.Sign() != 0 {
-		q.Add(q, big.NewInt(1))
-	}
-	digits := new(big.Int).Abs(q).String()
-	for len(digits) <= prec {
-		digits = "0" + digits
-	}
-	out := digits[:len(digits)-prec] + "." + digits[len(digits)-prec:]
-	if q.Sign() < 0 {
-		out = "-" + out
-	}
-	return out
-}
-
-// distinct reports whether different numbers have different texts.
-func distinct(vals []float64, texts []string) bool {
-	for i := range vals {
-		for j := i + 1; j < len(vals); j++ {
-			if vals[i] != vals[j] && texts[i] == texts[j] {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // versionData returns the aggregated data of metric ref for a version, or nil.

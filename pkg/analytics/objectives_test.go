@@ -2,6 +2,8 @@ package analytics
 
 import (
 	"math"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -132,15 +134,20 @@ func TestAssessObjectiveSatisfied(t *testing.T) {
 		data: ptr(value("50.0004")),
 		want: "m = 50.0004 >= 50.0001: satisfied",
 	}, {
-		name: "numbers are rounded up like describe's",
+		name: "numbers are rounded to the nearest, like describe's",
 		obj:  upper("m", "1"),
 		data: ptr(value("0.8791")),
-		want: "m = 0.880 <= 1.000: satisfied",
+		want: "m = 0.879 <= 1.000: satisfied",
 	}, {
 		name: "a value just under the limit is not rounded up to it",
 		obj:  upper("m", "50"),
 		data: ptr(value("49.9991")),
-		want: "m = 49.9991 <= 50.0000: satisfied",
+		want: "m = 49.999 <= 50.000: satisfied",
+	}, {
+		name: "a value that rounds to the limit shows the digits that tell them apart",
+		obj:  upper("m", "50"),
+		data: ptr(value("49.99996")),
+		want: "m = 49.99996 <= 50.00000: satisfied",
 	}}, true)
 }
 
@@ -172,10 +179,15 @@ func TestAssessObjectiveNotSatisfied(t *testing.T) {
 		data: ptr(value("50.0004")),
 		want: "m = 50.0004 > 50.0001: not satisfied",
 	}, {
-		name: "rounding up never shows a failing value within the limit",
+		name: "rounding never shows a failing value equal to the limit",
 		obj:  upper("m", "50"),
 		data: ptr(value("50.0004")),
-		want: "m = 50.001 > 50.000: not satisfied",
+		want: "m = 50.0004 > 50.0000: not satisfied",
+	}, {
+		name: "a value just over the limit is not rounded further up",
+		obj:  upper("m2", "0.01"),
+		data: ptr(value("0.0100001")),
+		want: "m2 = 0.0100001 > 0.0100000: not satisfied",
 	}, {
 		name: "tiny numbers fall back to shortest form",
 		obj:  upper("m", "1e-12"),
@@ -391,22 +403,61 @@ func TestFormatNumbers(t *testing.T) {
 		want []string
 	}{
 		{in: []float64{0.879}, want: []string{"0.879"}},
-		{in: []float64{0.8791}, want: []string{"0.880"}},
+		{in: []float64{0.8791}, want: []string{"0.879"}},
+		{in: []float64{0.8795}, want: []string{"0.880"}},
+		{in: []float64{123.188035}, want: []string{"123.188"}},
+		{in: []float64{0.0100001}, want: []string{"0.010"}},
+		{in: []float64{0.0100001, 0.01}, want: []string{"0.0100001", "0.0100000"}},
+		{in: []float64{0.0099999, 0.01}, want: []string{"0.0099999", "0.0100000"}},
+		{in: []float64{50.0004, 50}, want: []string{"50.0004", "50.0000"}},
+		{in: []float64{49.9996, 50}, want: []string{"49.9996", "50.0000"}},
 		{in: []float64{0.1}, want: []string{"0.100"}},
 		{in: []float64{1234567.25}, want: []string{"1234567.250"}},
-		{in: []float64{-1.2345}, want: []string{"-1.234"}},
+		{in: []float64{-1.2345}, want: []string{"-1.235"}},
+		{in: []float64{-1.2344}, want: []string{"-1.234"}},
 		{in: []float64{-0.0001}, want: []string{"0.000"}},
 		{in: []float64{-0.0011}, want: []string{"-0.001"}},
-		{in: []float64{0.0004}, want: []string{"0.001"}},
+		{in: []float64{0.0004}, want: []string{"0.000"}},
+		{in: []float64{0.0005}, want: []string{"0.001"}},
 		{in: []float64{1, 1}, want: []string{"1.000", "1.000"}},
-		{in: []float64{0.1, 0.1004, 0.2}, want: []string{"0.100", "0.101", "0.200"}},
+		{in: []float64{0.1, 0.1004, 0.2}, want: []string{"0.1000", "0.1004", "0.2000"}},
 		{in: []float64{0.1001, 0.1004, 0.2}, want: []string{"0.1001", "0.1004", "0.2000"}},
 		{in: []float64{1e-12, 2e-12}, want: []string{"1e-12", "2e-12"}},
+		{in: []float64{1e20}, want: []string{"100000000000000000000.000"}},
 		{in: []float64{math.Inf(1)}, want: []string{"+Inf"}},
 	}
 	for _, tc := range tests {
-		if diff := cmp.Diff(tc.want, formatNumbers(tc.in...)); diff != "" {
-			t.Errorf("formatNumbers(%v) (-want +got):\n%s", tc.in, diff)
+		if diff := cmp.Diff(tc.want, FormatNumbers(tc.in...)); diff != "" {
+			t.Errorf("FormatNumbers(%v) (-want +got):\n%s", tc.in, diff)
+		}
+	}
+}
+
+// TestFormatNumbersNeverMisleads checks the promise of FormatNumbers on many pairs of a
+// value and a limit: a printed value is within half a unit of its last digit of the
+// measured one, and the texts keep the numbers' order.
+func TestFormatNumbersNeverMisleads(t *testing.T) {
+	limits := []float64{0, 0.01, 1, 50, 100, 123.188, -5}
+	deltas := []float64{0, 1e-7, -1e-7, 4e-4, -4e-4, 5e-4, -5e-4, 6e-4, 0.0100001, -0.0099999, 1.2345}
+	for _, l := range limits {
+		for _, d := range deltas {
+			v := l + d
+			got := FormatNumbers(v, l)
+			pv, err := strconv.ParseFloat(got[0], 64)
+			if err != nil {
+				t.Fatalf("FormatNumbers(%v, %v) = %q: not a number", v, l, got)
+			}
+			pl, _ := strconv.ParseFloat(got[1], 64)
+			decimals := 0
+			if i := strings.IndexByte(got[0], '.'); i >= 0 {
+				decimals = len(got[0]) - i - 1
+			}
+			if math.Abs(pv-v) > 0.5*math.Pow(10, -float64(decimals))+1e-12 {
+				t.Errorf("FormatNumbers(%v, %v) = %q: %s is further from %v than rounding allows", v, l, got, got[0], v)
+			}
+			if (v > l && !(pv > pl)) || (v < l && !(pv < pl)) || (v == l && pv != pl) {
+				t.Errorf("FormatNumbers(%v, %v) = %q: the texts do not keep the order of the numbers", v, l, got)
+			}
 		}
 	}
 }

@@ -159,7 +159,7 @@ func bestByReward(exp *v2alpha1.Experiment, versions []string, ok func(string) b
 	if high {
 		dir = "highest"
 	}
-	value := formatNumbers(values[best[0]])[0]
+	value := FormatNumbers(values[best[0]])[0]
 	if len(best) > 1 {
 		return v2alpha1.WinnerAssessmentData{BestVersions: best},
 			fmt.Sprintf("no unique winner: %s share the %s %s (%s)%s", strings.Join(best, ", "), dir, reward.Metric, value, suffix)

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
-	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/iter8-tools/iter8-tekton/pkg/analytics"
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 )
 
@@ -184,6 +184,14 @@ func Summarize(exp *v2alpha1.Experiment) *Summary {
 		}
 	}
 
+	limits := map[string][]float64{}
+	for _, o := range spec.Objectives() {
+		for _, l := range []*float64{floatOf(o.LowerLimit), floatOf(o.UpperLimit)} {
+			if l != nil {
+				limits[bareName(o.Metric)] = append(limits[bareName(o.Metric)], *l)
+			}
+		}
+	}
 	for i, o := range spec.Objectives() {
 		os := ObjectiveSummary{
 			Objective:         objectiveLabel(o),
@@ -193,7 +201,7 @@ func Summarize(exp *v2alpha1.Experiment) *Summary {
 			RollbackOnFailure: o.RollsBack(spec.DeploymentPattern()),
 		}
 		for _, v := range s.Versions {
-			mv := metricValue(agg, o.Metric, v)
+			mv := metricValue(agg, o.Metric, v, limits[bareName(o.Metric)])
 			os.Verdicts = append(os.Verdicts, verdict(va, i, o, v, mv))
 		}
 		s.Objectives = append(s.Objectives, os)
@@ -203,7 +211,7 @@ func Summarize(exp *v2alpha1.Experiment) *Summary {
 		rs := RewardSummary{Metric: r.Metric, PreferredDirection: string(r.PreferredDirection)}
 		var best *float64
 		for _, v := range s.Versions {
-			mv := metricValue(agg, r.Metric, v)
+			mv := metricValue(agg, r.Metric, v, limits[bareName(r.Metric)])
 			rs.Values = append(rs.Values, mv)
 			if mv.Value != nil && (best == nil || better(*mv.Value, *best, r.PreferredDirection)) {
 				best = mv.Value
@@ -219,7 +227,7 @@ func Summarize(exp *v2alpha1.Experiment) *Summary {
 
 	for _, m := range metricRows(exp, agg) {
 		for _, v := range s.Versions {
-			m.Values = append(m.Values, metricValue(agg, m.Ref, v))
+			m.Values = append(m.Values, metricValue(agg, m.Ref, v, limits[bareName(m.Ref)]))
 		}
 		s.Metrics = append(s.Metrics, m)
 	}
@@ -324,7 +332,9 @@ func lookup(agg map[string]v2alpha1.AggregatedMetricsData, ref string) (string, 
 	return key, found, n == 1
 }
 
-func metricValue(agg map[string]v2alpha1.AggregatedMetricsData, ref, version string) MetricValue {
+// metricValue is the value of metric ref for version; limits are the limits of the
+// objectives on the metric (see valueText).
+func metricValue(agg map[string]v2alpha1.AggregatedMetricsData, ref, version string, limits []float64) MetricValue {
 	mv := MetricValue{Version: version, text: Unavailable}
 	_, d, ok := lookup(agg, ref)
 	if !ok {
@@ -345,7 +355,7 @@ func metricValue(agg map[string]v2alpha1.AggregatedMetricsData, ref, version str
 	if vd.Value != nil {
 		if f, err := vd.Value.Float(); err == nil {
 			mv.Value = &f
-			mv.text = ceil3Number(*vd.Value)
+			mv.text = valueText(*vd.Value, f, limits)
 		} else {
 			mv.Reason = fmt.Sprintf("value is not a number: %v", err)
 			return mv
@@ -450,7 +460,7 @@ func objectiveLabel(o v2alpha1.Objective) string {
 }
 
 func limitText(n *v2alpha1.Number) string {
-	return ceil3Number(*n)
+	return number3(*n)
 }
 
 func floatOf(n *v2alpha1.Number) *float64 {
@@ -464,10 +474,11 @@ func floatOf(n *v2alpha1.Number) *float64 {
 	return &f
 }
 
-// ceil3Number writes n with 3 decimals rounded up, as iter8ctl did with inf.Dec and
-// RoundCeil. It works on the exact decimal text when there is one, so that 0.879 stays
-// 0.879 and a quantity such as "136084m" is not first approximated by a float.
-func ceil3Number(n v2alpha1.Number) string {
+// number3 writes n with 3 decimals, rounded to the nearest. It works on the exact decimal
+// text when there is one, so that 0.879 stays 0.879 and a quantity such as "136084m" is
+// not first approximated by a float. (iter8ctl rounded up, with inf.Dec and RoundCeil;
+// the seed's values are exact at 3 decimals and print the same.)
+func number3(n v2alpha1.Number) string {
 	text := n.String()
 	r, ok := new(big.Rat).SetString(text)
 	if !ok {
@@ -480,34 +491,20 @@ func ceil3Number(n v2alpha1.Number) string {
 		if err != nil {
 			return text
 		}
-		return ceil3(f)
+		return analytics.RoundFloat(f, analytics.DefaultDecimals)
 	}
-	return ceilRat3(r)
+	return analytics.RoundRat(r, analytics.DefaultDecimals)
 }
 
-// ceil3 writes f with 3 decimals rounded up, from the shortest decimal text of f.
-func ceil3(f float64) string {
-	r, ok := new(big.Rat).SetString(strconv.FormatFloat(f, 'f', -1, 64))
-	if !ok {
-		return strconv.FormatFloat(f, 'f', 3, 64)
+// valueText is the text of value f (written as n) in a table where limits are the limits
+// of the objectives on its metric: when the value and a limit it differs from would look
+// equal, it has the digits that tell them apart.
+func valueText(n v2alpha1.Number, f float64, limits []float64) string {
+	text := number3(n)
+	for _, l := range limits {
+		if l != f && analytics.RoundFloat(l, analytics.DefaultDecimals) == text {
+			return analytics.FormatNumbers(append([]float64{f}, limits...)...)[0]
+		}
 	}
-	return ceilRat3(r)
-}
-
-func ceilRat3(r *big.Rat) string {
-	scaled := new(big.Rat).Mul(r, big.NewRat(1000, 1))
-	// The denominator is positive, so DivMod's Euclidean quotient is the floor.
-	q, m := new(big.Int).DivMod(scaled.Num(), scaled.Denom(), new(big.Int))
-	if m.Sign() != 0 {
-		q.Add(q, big.NewInt(1))
-	}
-	digits := new(big.Int).Abs(q).String()
-	for len(digits) < 4 {
-		digits = "0" + digits
-	}
-	s := digits[:len(digits)-3] + "." + digits[len(digits)-3:]
-	if q.Sign() < 0 {
-		s = "-" + s
-	}
-	return s
+	return text
 }

@@ -62,7 +62,7 @@ func TestWriteUnknownFormat(t *testing.T) {
 	}
 }
 
-func TestCeil3(t *testing.T) {
+func TestNumber3(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		want string
@@ -70,29 +70,48 @@ func TestCeil3(t *testing.T) {
 		{"50", "50.000"},
 		{"0.01", "0.010"},
 		{"0.879", "0.879"},
-		{"0.8791", "0.880"},
+		{"0.8791", "0.879"},
+		{"0.8795", "0.880"},
+		{"123.188035", "123.188"},
+		{"0.0100001", "0.010"},
 		{"0.1", "0.100"},
 		{"136084m", "136.084"},
 		{"4835m", "4.835"},
 		{"10m", "0.010"},
 		{"1e3", "1000.000"},
-		{"-0.0015", "-0.001"},
+		{"-0.0015", "-0.002"},
 		{"0", "0.000"},
 		{"-0.0001", "0.000"},
 		{"-2", "-2.000"},
-		{"1234567.0001", "1234567.001"},
-		{"0.0000001", "0.001"},
+		{"1234567.0001", "1234567.000"},
+		{"0.0000001", "0.000"},
 	} {
-		if got := ceil3Number(*v2alpha1.ParseNumber(tc.in)); got != tc.want {
-			t.Errorf("ceil3Number(%s) = %s, want %s", tc.in, got, tc.want)
+		if got := number3(*v2alpha1.ParseNumber(tc.in)); got != tc.want {
+			t.Errorf("number3(%s) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
 }
 
-func TestCeil3Float(t *testing.T) {
-	for in, want := range map[float64]string{0.1: "0.100", 0.8791: "0.880", 136.084: "136.084", 1e-9: "0.001"} {
-		if got := ceil3(in); got != want {
-			t.Errorf("ceil3(%v) = %s, want %s", in, got, want)
+func TestValueText(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		limits []float64
+		want   string
+	}{
+		{"0.0100001", []float64{0.01}, "0.0100001"},
+		{"0.0099999", []float64{0.01}, "0.0099999"},
+		{"0.01", []float64{0.01}, "0.010"},
+		{"123.188035", []float64{100}, "123.188"},
+		{"50.0004", []float64{10, 50}, "50.0004"},
+		{"136084m", nil, "136.084"},
+	} {
+		n := v2alpha1.ParseNumber(tc.in)
+		f, err := n.Float()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := valueText(*n, f, tc.limits); got != tc.want {
+			t.Errorf("valueText(%s, %v) = %s, want %s", tc.in, tc.limits, got, tc.want)
 		}
 	}
 }

@@ -37,6 +37,10 @@ func TestEveryTaskWithEveryCriteriaShape(t *testing.T) {
 		taskName, task := taskName, task
 		for _, action := range []string{"start", "loop", "finish"} {
 			for shape, crit := range criteria {
+				pattern := "Canary"
+				if strings.Contains(crit, "rewards") {
+					pattern = "A/B"
+				}
 				t.Run(taskName+"/"+action+"/"+shape, func(t *testing.T) {
 					t.Parallel()
 					exp := fmt.Sprintf(`apiVersion: iter8.tools/v2alpha2
@@ -45,7 +49,7 @@ metadata: {name: ab}
 spec:
   target: default/shop
   strategy:
-    testingPattern: A/B
+    testingPattern: %s
     deploymentPattern: FixedSplit
     actions:
       %s:
@@ -56,7 +60,7 @@ spec:
   versionInfo:
     baseline: {name: shop-a}
     candidates: [{name: shop-b}]
-`, action, task, crit)
+`, pattern, action, task, crit)
 					r := runMain([]string{"run", "-f", writeFile(t, "exp.yaml", exp), "-f", abMetricsExample, "--interval-seconds", "0"}, "")
 					if strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "goroutine ") {
 						t.Fatalf("iter8ctl run panicked (exit %d):\n%s", r.code, r.stderr)
