@@ -97,6 +97,9 @@ func TestGolden(t *testing.T) {
 		"v2alpha2",
 		"missing-values",
 		"not-started",
+		"failed-at-init",
+		"aborted",
+		"reward-infeasible",
 	} {
 		t.Run(name, func(t *testing.T) {
 			exp := readExperiment(t, name+".yaml")

@@ -209,16 +209,18 @@ func Summarize(exp *v2alpha1.Experiment) *Summary {
 
 	for _, r := range spec.Rewards() {
 		rs := RewardSummary{Metric: r.Metric, PreferredDirection: string(r.PreferredDirection)}
+		// The best is the best of the versions that satisfy every objective, as the winner
+		// is: marking a version that fails one would contradict the winner line.
 		var best *float64
 		for _, v := range s.Versions {
 			mv := metricValue(agg, r.Metric, v, limits[bareName(r.Metric)])
 			rs.Values = append(rs.Values, mv)
-			if mv.Value != nil && (best == nil || better(*mv.Value, *best, r.PreferredDirection)) {
+			if mv.Value != nil && s.feasible(v) && (best == nil || better(*mv.Value, *best, r.PreferredDirection)) {
 				best = mv.Value
 			}
 		}
 		for _, mv := range rs.Values {
-			if best != nil && mv.Value != nil && *mv.Value == *best {
+			if best != nil && mv.Value != nil && *mv.Value == *best && s.feasible(mv.Version) {
 				rs.Best = append(rs.Best, mv.Version)
 			}
 		}
@@ -232,6 +234,18 @@ func Summarize(exp *v2alpha1.Experiment) *Summary {
 		s.Metrics = append(s.Metrics, m)
 	}
 	return s
+}
+
+// feasible reports whether version satisfies every objective of the summary's.
+func (s *Summary) feasible(version string) bool {
+	for _, o := range s.Objectives {
+		for _, v := range o.Verdicts {
+			if v.Version == version && (v.Satisfied == nil || !*v.Satisfied) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // versions are the spec's versions; before a start action has filled versionInfo in, they

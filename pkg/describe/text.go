@@ -78,8 +78,15 @@ func (s *Summary) Text() string {
 	fmt.Fprintf(&b, "Number of completed iterations: %d\n", s.CompletedIterations)
 
 	// Like iter8ctl, the assessments appear once an iteration has completed: before that
-	// they hold nothing but placeholders.
+	// they hold nothing but placeholders. How the experiment ended is said all the same:
+	// one that failed at init or was stopped before its first iteration must say so.
 	if s.CompletedIterations <= 0 {
+		if ending := s.ending(); len(ending) > 0 {
+			heading("Assessment Details")
+			for _, d := range ending {
+				fmt.Fprintf(&b, "- %s\n", d)
+			}
+		}
 		return b.String()
 	}
 
@@ -255,6 +262,17 @@ func (s *Summary) details() []string {
 	for _, m := range s.Metrics {
 		missing(m.Name, m.Values)
 	}
+	out = append(out, s.ending()...)
+	if len(out) > 0 && s.WinnerMessage != "" {
+		out = append(out, "Winner assessment: "+s.WinnerMessage)
+	}
+	return out
+}
+
+// ending says how the experiment ended when it was rolled back or failed; it is empty
+// otherwise.
+func (s *Summary) ending() []string {
+	var out []string
 	if len(s.RolledBack) > 0 {
 		out = append(out, fmt.Sprintf("Rolled back: %s", strings.Join(s.RolledBack, ", ")))
 	}
@@ -262,9 +280,6 @@ func (s *Summary) details() []string {
 		if c.Type == string(v2alpha1.ConditionFailed) && c.Status == "True" {
 			out = append(out, fmt.Sprintf("Experiment failed: %s: %s", c.Reason, c.Message))
 		}
-	}
-	if len(out) > 0 && s.WinnerMessage != "" {
-		out = append(out, "Winner assessment: "+s.WinnerMessage)
 	}
 	return out
 }
