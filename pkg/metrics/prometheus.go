@@ -42,7 +42,10 @@ func (c *Collector) prometheus(ctx context.Context, spec *v2alpha1.MetricSpec, a
 	if !ok {
 		return errorResult("", "a prometheus metric needs the param query")
 	}
-	query := Substitute(tmpl, args, EscapePromQL)
+	query, err := SubstitutePromQL(tmpl, args)
+	if err != nil {
+		return errorResult(tmpl, "param query: %v", err)
+	}
 	base := c.prometheusBase(spec, secret)
 	if base == "" {
 		return errorResult(query, "no Prometheus URL: the metric has no urlTemplate and none is configured")

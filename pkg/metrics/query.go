@@ -67,7 +67,10 @@ func (c *Collector) describeQuery(spec *v2alpha1.MetricSpec, args map[string]str
 		if !ok {
 			return ""
 		}
-		return Substitute(q, args, EscapePromQL)
+		if query, err := SubstitutePromQL(q, args); err == nil {
+			return query
+		}
+		return q
 	}
 	var b strings.Builder
 	b.WriteString(string(method(spec)))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -29,10 +30,10 @@ func Args(exp *v2alpha1.Experiment, version v2alpha1.VersionDetail, now time.Tim
 			elapsed = s
 		}
 	}
+	// The computed arguments win over a variable of the same name: a variable named
+	// interval went unescaped into a range selector and so into the query's shape.
 	args["elapsedTime"] = strconv.FormatInt(elapsed, 10)
-	if _, ok := args["interval"]; !ok {
-		args["interval"] = strconv.FormatInt(elapsed, 10) + "s"
-	}
+	args["interval"] = strconv.FormatInt(elapsed, 10) + "s"
 	if _, ok := args["revision"]; !ok {
 		args["revision"] = version.Name
 	}
@@ -46,8 +47,62 @@ func Args(exp *v2alpha1.Experiment, version v2alpha1.VersionDetail, now time.Tim
 // they are. escape, when not nil, is applied to every substituted value (not to the
 // template), so that a value cannot break out of the quoting the template put it in.
 func Substitute(tmpl string, args map[string]string, escape func(string) string) string {
+	out, _ := substitute(tmpl, args, func(_ int, _, v string) (string, error) { return apply(escape, v), nil })
+	return out
+}
+
+// SubstitutePromQL substitutes as Substitute does, but by where each placeholder stands
+// in the query: inside a single- or double-quoted string the value is escaped with
+// EscapePromQL; outside any string it may only be a number or a duration, since there any
+// other text would become part of the query's shape; inside a backquoted string, which
+// has no escapes, a value with a backquote is refused.
+func SubstitutePromQL(tmpl string, args map[string]string) (string, error) {
+	quote := promQuotes(tmpl)
+	return substitute(tmpl, args, func(at int, name, v string) (string, error) {
+		switch quote[at] {
+		case '\'', '"':
+			return EscapePromQL(v), nil
+		case '`':
+			if strings.Contains(v, "`") {
+				return "", fmt.Errorf("argument %q (%q) stands in a backquoted string and holds a backquote", name, v)
+			}
+			return v, nil
+		}
+		if !numberOrDuration.MatchString(v) {
+			return "", fmt.Errorf("argument %q stands outside a string in the query, so it must be a number or a duration, got %q", name, v)
+		}
+		return v, nil
+	})
+}
+
+// numberOrDuration matches the PromQL number and duration literals a value may be outside
+// a string: a decimal number, or units from y down to ms.
+var numberOrDuration = regexp.MustCompile(`^(?:[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|(?:[0-9]+(?:ms|[smhdwy]))+)$`)
+
+// promQuotes returns, for each byte of tmpl, the quote of the PromQL string it is in, or 0.
+func promQuotes(tmpl string) []byte {
+	in := make([]byte, len(tmpl))
+	var q byte
+	for i := 0; i < len(tmpl); i++ {
+		c := tmpl[i]
+		in[i] = q
+		switch {
+		case q == 0 && (c == '\'' || c == '"' || c == '`'):
+			q = c
+		case q != 0 && q != '`' && c == '\\' && i+1 < len(tmpl):
+			i++
+			in[i] = q
+		case q != 0 && c == q:
+			in[i] = q
+			q = 0
+		}
+	}
+	return in
+}
+
+func substitute(tmpl string, args map[string]string, value func(at int, name, v string) (string, error)) (string, error) {
 	if !strings.Contains(tmpl, "$") {
-		return tmpl
+		return tmpl, nil
 	}
 	var b strings.Builder
 	b.Grow(len(tmpl))
@@ -72,7 +127,11 @@ func Substitute(tmpl string, args map[string]string, escape func(string) string)
 				continue
 			}
 			if v, ok := args[tmpl[i+2:end]]; ok {
-				b.WriteString(apply(escape, v))
+				out, err := value(i, tmpl[i+2:end], v)
+				if err != nil {
+					return "", err
+				}
+				b.WriteString(out)
 			} else {
 				b.WriteString(tmpl[i : end+1])
 			}
@@ -86,14 +145,18 @@ func Substitute(tmpl string, args map[string]string, escape func(string) string)
 			}
 			end := i + 1 + n
 			if v, ok := args[tmpl[i+1:end]]; ok {
-				b.WriteString(apply(escape, v))
+				out, err := value(i, tmpl[i+1:end], v)
+				if err != nil {
+					return "", err
+				}
+				b.WriteString(out)
 			} else {
 				b.WriteString(tmpl[i:end])
 			}
 			i = end
 		}
 	}
-	return b.String()
+	return b.String(), nil
 }
 
 func apply(escape func(string) string, v string) string {

@@ -84,13 +84,13 @@ func TestArgs(t *testing.T) {
 		now:     start.Time,
 		want:    map[string]string{"name": "v", "revision": "v", "elapsedTime": "1", "interval": "1s"},
 	}, {
-		name: "variables override name but not elapsedTime",
+		name: "variables override name but not the computed elapsedTime and interval",
 		exp:  exp,
 		version: v2alpha1.VersionDetail{Name: "v", Variables: []v2alpha1.NamedValue{
 			{Name: "name", Value: "other"}, {Name: "elapsedTime", Value: "7"}, {Name: "interval", Value: "5m"},
 		}},
 		now:  start.Add(30 * time.Second),
-		want: map[string]string{"name": "other", "revision": "v", "elapsedTime": "30", "interval": "5m"},
+		want: map[string]string{"name": "other", "revision": "v", "elapsedTime": "30", "interval": "30s"},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,5 +292,79 @@ func FuzzSubstitute(f *testing.F) {
 		if shape != "x{a=<str>,b=<str>}" || len(strs) != 2 || strs[0] != value || strs[1] != value {
 			t.Fatalf("value %q: %q lexes to %q %q", value, q, shape, strs)
 		}
+		// Whatever the value, SubstitutePromQL either refuses it or leaves the query's
+		// shape as the template's: the value is a string's content, a number or a duration.
+		tq := `rate(x{a='$name'}[$revision]) * ${name}`
+		if pq, err := SubstitutePromQL(tq, args); err == nil {
+			if !numberOrDuration.MatchString(value) {
+				t.Fatalf("value %q: SubstitutePromQL accepted it outside a string: %q", value, pq)
+			}
+			shape, strs, err := lexPromQL(pq)
+			if err != nil || len(strs) != 1 || strs[0] != value || shape != "rate(x{a=<str>}["+value+"]) * "+value {
+				t.Fatalf("value %q: %q lexes to %q %q (%v)", value, pq, shape, strs, err)
+			}
+		}
 	})
+}
+
+func TestSubstitutePromQL(t *testing.T) {
+	args := map[string]string{"revision": `v1'}) or vector(1) or x{a='`, "interval": "600s", "elapsedTime": "600", "n": "1e3", "bq": "plain"}
+	tests := []struct {
+		name, tmpl, want string
+	}{
+		{"quoted value escaped", `x{r='$revision'}`, `x{r='v1\x27}) or vector(1) or x{a=\x27'}`},
+		{"double quoted", `x{r="${revision}"}`, `x{r="v1\x27}) or vector(1) or x{a=\x27"}`},
+		{"duration in a range", `rate(x[$interval])`, `rate(x[600s])`},
+		{"number with units after it", `rate(x[${elapsedTime}s])`, `rate(x[600s])`},
+		{"number in arithmetic", `x * $n`, `x * 1e3`},
+		{"escaped quote keeps the string open", `x{r='a\'$revision'}`, `x{r='a\'v1\x27}) or vector(1) or x{a=\x27'}`},
+		{"backquoted without backquote", "x{r=`$bq`}", "x{r=`plain`}"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := SubstitutePromQL(tc.tmpl, args)
+			if err != nil {
+				t.Fatalf("SubstitutePromQL(%q): %v", tc.tmpl, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("SubstitutePromQL(%q) (-want +got):\n%s", tc.tmpl, diff)
+			}
+		})
+	}
+}
+
+func TestSubstitutePromQLErrors(t *testing.T) {
+	tests := []struct {
+		name, tmpl, value, want string
+	}{
+		{"injection outside a string", `rate(x[$v])`, `1s])) or vector(1000) or (x[1s`, `argument "v" stands outside a string in the query, so it must be a number or a duration, got "1s])) or vector(1000) or (x[1s"`},
+		{"label name position", `x{$v="a"}`, `a="b",c`, `argument "v" stands outside a string in the query, so it must be a number or a duration, got "a=\"b\",c"`},
+		{"after a closed string", `x{r='a'} * $v`, `x`, `argument "v" stands outside a string in the query, so it must be a number or a duration, got "x"`},
+		{"backquote in a backquoted string", "x{r=`$v`}", "a` or y{b=`", "argument \"v\" (\"a` or y{b=`\") stands in a backquoted string and holds a backquote"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := SubstitutePromQL(tc.tmpl, map[string]string{"v": tc.value})
+			if err == nil {
+				t.Fatalf("SubstitutePromQL(%q) = %q, want an error", tc.tmpl, got)
+			}
+			if diff := cmp.Diff(tc.want, err.Error()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestArgsComputedWinOverVariables(t *testing.T) {
+	start := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	exp := &v2alpha1.Experiment{Status: v2alpha1.ExperimentStatus{StartTime: &start}}
+	version := v2alpha1.VersionDetail{Name: "v1", Variables: []v2alpha1.NamedValue{
+		{Name: "interval", Value: "1s])) or vector(1000) or (x[1s"},
+		{Name: "elapsedTime", Value: "1) or vector(1000"},
+	}}
+	got := Args(exp, version, start.Add(30*time.Second))
+	want := map[string]string{"name": "v1", "revision": "v1", "elapsedTime": "30", "interval": "30s"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Args (-want +got):\n%s", diff)
+	}
 }
