@@ -158,7 +158,7 @@ func TestDescribeMachineOutput(t *testing.T) {
 				t.Errorf("rolledBack (-want +got):\n%s", d)
 			}
 			v := s.Objectives[1].Verdicts[1]
-			if v.Version != "productpage-v2" || v.Satisfied == nil || *v.Satisfied || v.Reason != "value 0.044 is above the upper limit 0.010" {
+			if v.Version != "productpage-v2" || v.Satisfied == nil || *v.Satisfied || v.Reason != "value 0.043 is above the upper limit 0.010" {
 				t.Errorf("error-rate verdict of the candidate = %+v", v)
 			}
 		})
