@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/termsafe"
 )
 
 // Format is an output format of describe.
@@ -30,7 +31,7 @@ func Write(w io.Writer, exp *v2alpha1.Experiment, format Format) error {
 	s := Summarize(exp)
 	switch format {
 	case FormatText, "":
-		_, err := io.WriteString(w, s.Text())
+		_, err := io.WriteString(w, termsafe.Escape(s.Text()))
 		return err
 	case FormatJSON:
 		enc := json.NewEncoder(w)
@@ -207,11 +208,17 @@ func (s *Summary) table(w io.Writer, first string, rows [][]string) {
 	// Upper-casing here rather than by tablewriter keeps '_' and '.' in version names,
 	// which its header formatting would turn into spaces.
 	t.SetAutoFormatHeaders(false)
+	// Cells are escaped before the layout, so that the columns' widths are those printed.
 	header := []string{strings.ToUpper(first)}
 	for _, v := range s.Versions {
-		header = append(header, strings.ToUpper(v))
+		header = append(header, termsafe.Escape(strings.ToUpper(v)))
 	}
 	t.SetHeader(header)
+	for _, row := range rows {
+		for i := range row {
+			row[i] = termsafe.Escape(row[i])
+		}
+	}
 	// The label column is text even where a wrapped line such as "2000.000" looks like a
 	// number; the version columns align numbers right and text left.
 	align := make([]int, len(header))

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/localrun"
+	"github.com/iter8-tools/iter8-tekton/pkg/termsafe"
 )
 
 // Exit codes of Main.
@@ -46,6 +47,10 @@ var subcommands = []func() *cobra.Command{
 // Main runs iter8ctl with args (without the program name), prints an error once as
 // "Error: ..." on stderr and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// Standard error is for people: progress, errors and warnings name versions, metrics
+	// and backends' answers, which must not reach the terminal raw. Standard output holds
+	// data (-o yaml|json) or describe's text, which escapes its own.
+	stderr = termsafe.Writer{W: stderr}
 	err := Run(ctx, args, stdin, stdout, stderr)
 	if err == nil {
 		return ExitOK

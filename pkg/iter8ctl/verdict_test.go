@@ -1,6 +1,7 @@
 package iter8ctl
 
 import (
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -98,4 +99,71 @@ func TestMissingRewardCrownsNoWinner(t *testing.T) {
 	if want := "cannot be compared by reward user-engagement"; !strings.Contains(r.stderr, want) {
 		t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
 	}
+}
+
+// TestHostileTextIsEscaped: names and messages with control characters (BEL, ESC
+// sequences, a right-to-left override) reach the terminal escaped, from describe and from
+// run's progress and error lines.
+func TestHostileTextIsEscaped(t *testing.T) {
+	t.Parallel()
+	hostile := "\x1b[2J\a\u202e"
+	// A Metric whose name carries the hostile text: run names it in its error.
+	quoted := strconvQuote(hostile)
+	hostileMetric := "apiVersion: iter8.tools/v2alpha2\nkind: Metric\nmetadata: {name: \"x" + quoted[1:len(quoted)-1] + "\"}\nspec: {type: Gauge}\n"
+	r := runMain([]string{"run", "--interval-seconds", "1", "-f", abExample, "-f", abMetricsExample, "-f", writeFile(t, "hostile.yaml", hostileMetric)}, "")
+	for name, s := range map[string]string{"stdout": r.stdout, "stderr": r.stderr} {
+		for _, c := range []string{"\x1b", "\a", "\u202e"} {
+			if strings.Contains(s, c) {
+				t.Errorf("%s holds %q raw:\n%s", name, c, s)
+			}
+		}
+	}
+	if !strings.Contains(r.stderr+r.stdout, `\x1b[2J\a\u202e`) {
+		t.Errorf("the hostile text is not shown escaped; stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+	d := runMain([]string{"describe", "-f", "-"}, describeHostile(hostile))
+	for _, c := range []string{"\x1b", "\a", "\u202e"} {
+		if strings.Contains(d.stdout, c) {
+			t.Errorf("describe printed %q raw:\n%s", c, d.stdout)
+		}
+	}
+	if !strings.Contains(d.stdout, `v\x1b[2J\a\u202e`) {
+		t.Errorf("describe does not show the version name escaped:\n%s", d.stdout)
+	}
+}
+
+func strconvQuote(s string) string { return fmt.Sprintf("%+q", s) }
+
+// describeHostile is a completed Canary whose candidate has a hostile name, as an
+// Experiment written by something that did not validate names.
+func describeHostile(hostile string) string {
+	name := "v" + hostile
+	return fmt.Sprintf(`apiVersion: iter8.tools/v2alpha2
+kind: Experiment
+metadata: {name: hostile}
+spec:
+  target: default/app
+  strategy: {testingPattern: Canary}
+  criteria:
+    objectives: [{metric: latency, upperLimit: 50}]
+  versionInfo:
+    baseline: {name: current}
+    candidates: [{name: %q}]
+status:
+  stage: Completed
+  completedIterations: 1
+  conditions:
+  - {type: Failed, status: "True", reason: Aborted, message: %q}
+  analysis:
+    aggregatedMetrics:
+      data:
+        latency:
+          data:
+            current: {value: 10, state: Value}
+            %q: {value: 70, state: Value}
+    versionAssessments:
+      data:
+        current: [true]
+        %q: [false]
+`, name, "stopped by "+hostile, name, name)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/iter8-tools/iter8-tekton/pkg/experiment"
 	"github.com/iter8-tools/iter8-tekton/pkg/kindmap"
 	"github.com/iter8-tools/iter8-tekton/pkg/metrics"
+	"github.com/iter8-tools/iter8-tekton/pkg/termsafe"
 	"github.com/iter8-tools/iter8-tekton/pkg/traffic"
 )
 
@@ -59,6 +60,9 @@ type usageError struct{ error }
 
 // Main runs the stage and returns the process's exit code.
 func Main(stage string, args []string, stdout, stderr io.Writer) int {
+	// The stage's output is its log: names and backends' answers in it must not reach a
+	// terminal (kubectl logs, tkn) raw.
+	stdout, stderr = termsafe.Writer{W: stdout}, termsafe.Writer{W: stderr}
 	ctx, cancel := signalContext()
 	defer cancel()
 	err := Run(ctx, stage, args, stdout, stderr)
