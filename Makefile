@@ -50,7 +50,8 @@ FUZZ_TARGETS := \
 	./pkg/metrics:FuzzSubstitute \
 	./pkg/metrics:FuzzJQExtract \
 	./pkg/analytics:FuzzWeights \
-	./pkg/actions:FuzzSplitWords
+	./pkg/actions:FuzzSplitWords \
+	./pkg/termsafe:FuzzEscape
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

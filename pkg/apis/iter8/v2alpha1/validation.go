@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"knative.dev/pkg/apis"
 )
 
@@ -85,6 +87,12 @@ func (s *ExperimentSpec) validateVersionInfo(checkWeightRefs bool) *apis.FieldEr
 	check := func(v VersionDetail, path string) {
 		if v.Name == "" {
 			errs = errs.Also(apis.ErrMissingField(path + ".name"))
+		} else if msgs := validation.IsDNS1123Label(v.Name); len(msgs) > 0 {
+			// Version names reach commands, queries, Tekton results and terminals: as a
+			// DNS-1123 label (what Kubernetes names revisions and services by) a name can
+			// never become a flag ("--output=/some/file"), a PromQL expression or a
+			// terminal escape, and it fits Tekton's results.
+			errs = errs.Also(apis.ErrInvalidValue(boundedValue(v.Name), path+".name", "a version name is a DNS-1123 label: "+strings.Join(msgs, "; ")))
 		} else if first, dup := seen[v.Name]; dup {
 			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("duplicate version name %q (also %s)", v.Name, first), path+".name"))
 		} else {
@@ -95,10 +103,15 @@ func (s *ExperimentSpec) validateVersionInfo(checkWeightRefs bool) *apis.FieldEr
 			p := fmt.Sprintf("%s.variables[%d].name", path, i)
 			if nv.Name == "" {
 				errs = errs.Also(apis.ErrMissingField(p))
+			} else if !variableName.MatchString(nv.Name) {
+				errs = errs.Also(apis.ErrInvalidValue(boundedValue(nv.Name), p, "a variable name is a letter or '_' followed by up to 62 letters, digits or '_', as $name in a template"))
 			} else if vars[nv.Name] {
 				errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("duplicate variable %q", nv.Name), p))
 			}
 			vars[nv.Name] = true
+			if len(nv.Value) > maxVariableValue {
+				errs = errs.Also(apis.ErrInvalidValue(boundedValue(nv.Value), fmt.Sprintf("%s.variables[%d].value", path, i), fmt.Sprintf("a variable value has at most %d bytes, got %d", maxVariableValue, len(nv.Value))))
+			}
 		}
 		if r := v.WeightObjRef; r != nil {
 			p := path + ".weightObjRef"
@@ -197,8 +210,30 @@ func (d *Duration) validate() *apis.FieldError {
 			errs = errs.Also(apis.ErrInvalidValue(*v, field, "must be at least 1"))
 		}
 	}
+	if v := d.IntervalSeconds; v != nil && *v > MaxIntervalSeconds {
+		errs = errs.Also(apis.ErrInvalidValue(*v, "intervalSeconds", fmt.Sprintf("must be at most %d (a day)", MaxIntervalSeconds)))
+	}
+	// The product is taken in 64 bits: 65536 x 65536 overflows int32 to 0, and such an
+	// experiment would "complete" after no iteration at all.
+	perLoop, loops := int64(1), int64(1)
+	if d.IterationsPerLoop != nil {
+		perLoop = int64(*d.IterationsPerLoop)
+	}
+	if d.MaxLoops != nil {
+		loops = int64(*d.MaxLoops)
+	}
+	if total := perLoop * loops; perLoop > 0 && loops > 0 && total > MaxIterations {
+		errs = errs.Also(apis.ErrInvalidValue(total, "iterationsPerLoop", fmt.Sprintf("iterationsPerLoop x maxLoops must be at most %d, got %d x %d", MaxIterations, perLoop, loops)).ViaField())
+	}
 	return errs
 }
+
+// Bounds of an experiment's duration. Each iteration is two Tekton tasks, a status write
+// and a set of queries: an experiment of more iterations belongs in several experiments.
+const (
+	MaxIterations      = 10000
+	MaxIntervalSeconds = 86400
+)
 
 func (c *Criteria) validate(pattern TestingPatternType) *apis.FieldError {
 	var errs *apis.FieldError
@@ -358,4 +393,25 @@ func (m *MetricSpec) validate() *apis.FieldError {
 		errs = errs.Also(apis.ErrMissingField("jqExpression"))
 	}
 	return errs
+}
+
+// variableName is what a version variable may be called: a template variable name.
+var variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// maxVariableValue bounds a version variable's value: values are substituted into queries
+// and URLs, and the status and Tekton results have limits of their own.
+const maxVariableValue = 1024
+
+// boundedValue is value as an error may quote it: at most 64 bytes of it, so that an error
+// about a 1 MB value is not itself 1 MB.
+func boundedValue(value string) string {
+	const max = 64
+	if len(value) <= max {
+		return value
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(value[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", value[:cut], len(value))
 }

@@ -93,6 +93,16 @@ func TestValidateFailure(t *testing.T) {
 		{"weight above 100", []string{"maxCandidateWeight: 50", "maxCandidateWeight: 150"}, []string{"spec.strategy.weights.maxCandidateWeight"}},
 		{"empty target", []string{"target: default/app", `target: ""`}, []string{"spec.target"}},
 		{"two missing weightObjRefs", []string{"      weightObjRef: {apiVersion: serving.knative.dev/v1, kind: Service, name: app, fieldPath: \".spec.traffic[0].percent\"}\n", "", "      weightObjRef: {apiVersion: serving.knative.dev/v1, kind: Service, name: app, fieldPath: \".spec.traffic[1].percent\"}\n", ""}, []string{"spec.versionInfo"}},
+		{"version name that is a flag", []string{"- name: v2", "- name: --output=/some/file"}, []string{"spec.versionInfo.candidates[0].name"}},
+		{"version name with a space", []string{"name: v1\n", "name: \"v 1\"\n"}, []string{"spec.versionInfo.baseline.name"}},
+		{"version name in upper case", []string{"- name: v2", "- name: V2"}, []string{"spec.versionInfo.candidates[0].name"}},
+		{"version name with a control character", []string{"- name: v2", "- name: \"v2\\u202e\""}, []string{"spec.versionInfo.candidates[0].name"}},
+		{"version name too long", []string{"- name: v2", "- name: " + strings.Repeat("a", 64)}, []string{"spec.versionInfo.candidates[0].name"}},
+		{"variable name that is not an identifier", []string{"- name: v2\n", "- name: v2\n      variables: [{name: \"a-b\", value: x}]\n"}, []string{"spec.versionInfo.candidates[0].variables[0].name"}},
+		{"variable value too long", []string{"- name: v2\n", "- name: v2\n      variables: [{name: rev, value: " + strings.Repeat("x", 1025) + "}]\n"}, []string{"spec.versionInfo.candidates[0].variables[0].value"}},
+		{"iterations overflow int32", []string{"iterationsPerLoop: 3", "iterationsPerLoop: 65536, maxLoops: 65536"}, []string{"spec.duration.iterationsPerLoop"}},
+		{"too many iterations", []string{"iterationsPerLoop: 3", "iterationsPerLoop: 10001"}, []string{"spec.duration.iterationsPerLoop"}},
+		{"interval above a day", []string{"intervalSeconds: 5", "intervalSeconds: 86401"}, []string{"spec.duration.intervalSeconds"}},
 		{"several at once", []string{"intervalSeconds: 5", "intervalSeconds: 0", `upperLimit: "0.01"`, `upperLimit: "low"`}, []string{"spec.criteria.objectives[1].upperLimit", "spec.duration.intervalSeconds"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
