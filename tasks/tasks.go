@@ -5,6 +5,7 @@ package tasks
 import (
 	"fmt"
 
+	"github.com/iter8-tools/iter8-tekton/pkg/actions"
 	"github.com/iter8-tools/iter8-tekton/pkg/tekton"
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -249,10 +250,30 @@ func build(s stage, opts Options) *v1.Task {
 				// image's entrypoint. The image has no shell, so no script either.
 				Command: []string{"/ko-app/" + s.binary},
 				Args:    args,
+				// What common/exec and run: may execute is the cluster admin's to say: the
+				// optional ConfigMap iter8-tekton-config, key exec-allowlist (nothing
+				// when it is absent). docs/security.md.
+				Env: []corev1.EnvVar{{
+					Name: actions.ExecAllowlistEnv,
+					ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+						LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName},
+						Key:                  "exec-allowlist",
+						Optional:             ptr.To(true),
+					}},
+				}},
+				// The limits bound what a hostile or mistaken experiment can take from
+				// the node. Measured peak RSS (docs/benchmarks.md): 20-23 MiB at 1x3 and
+				// 10x10, 37-41 MiB at 50x50 versions x metrics; metrics/collect's load,
+				// bounded by its own limits, adds its connections' buffers. 256 MiB is
+				// six times the largest measured stage.
 				ComputeResources: corev1.ResourceRequirements{
 					Requests: corev1.ResourceList{
 						corev1.ResourceCPU:    resource.MustParse("10m"),
 						corev1.ResourceMemory: resource.MustParse("32Mi"),
+					},
+					Limits: corev1.ResourceList{
+						corev1.ResourceCPU:    resource.MustParse("1"),
+						corev1.ResourceMemory: resource.MustParse("256Mi"),
 					},
 				},
 				SecurityContext: RestrictedSecurityContext(),
@@ -260,6 +281,10 @@ func build(s stage, opts Options) *v1.Task {
 		},
 	}
 }
+
+// ConfigMapName is the optional ConfigMap of the install's settings that the stages read
+// (exec-allowlist).
+const ConfigMapName = "iter8-tekton-config"
 
 // RestrictedSecurityContext is the step securityContext of every stage: it satisfies the
 // "restricted" Pod Security Standard; the binaries write only to result files.

@@ -36,6 +36,9 @@ type Env struct {
 	Secrets func(ctx context.Context, namespace, name string) (map[string][]byte, error)
 	// Out receives one line per decision, and the output of executed commands.
 	Out io.Writer
+	// Exec says which commands common/exec and run: may execute; the zero policy allows
+	// none.
+	Exec ExecPolicy
 	// Now is time.Now when nil.
 	Now func() time.Time
 	// Sleep waits between polls; nil waits for real. Tests pass one that returns at once.

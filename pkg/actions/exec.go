@@ -96,6 +96,11 @@ func promotionData(exp *v2alpha1.Experiment) (map[string]string, error) {
 const stderrTail = 512
 
 func (c command) run(ctx context.Context, tc *taskContext) error {
+	// Checked again here, not only by init: whatever path led here, a command the policy
+	// does not allow never runs.
+	if !tc.Exec.allows(c.name) {
+		return fmt.Errorf("%s", tc.Exec.refusal(c.name))
+	}
 	argv, err := c.argv(tc.exp)
 	if err != nil {
 		return err

@@ -142,7 +142,7 @@ func TestExecAndRun(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
 			exp := execExperiment(t, tc.tasks)
-			if err := actions.Run(context.Background(), actions.Env{Out: &out}, exp, "finish"); err != nil {
+			if err := actions.Run(context.Background(), actions.Env{Out: &out, Exec: actions.ExecPolicy{AllowAll: true}}, exp, "finish"); err != nil {
 				t.Fatalf("Run: %v\noutput:\n%s", err, out.String())
 			}
 			if diff := cmp.Diff(tc.want, helperArgv(t, out.String())); diff != "" {
@@ -198,7 +198,7 @@ func TestExecAndRunErrors(t *testing.T) {
 			if tc.mutate != nil {
 				tc.mutate(exp)
 			}
-			err := actions.Run(context.Background(), actions.Env{Out: &out}, exp, "finish")
+			err := actions.Run(context.Background(), actions.Env{Out: &out, Exec: actions.ExecPolicy{AllowAll: true}}, exp, "finish")
 			if err == nil {
 				t.Fatalf("Run succeeded, want %q\noutput:\n%s", tc.want, out.String())
 			}
@@ -217,7 +217,7 @@ func TestExecFailureQuotesStderr(t *testing.T) {
 	exe := helper(t, "fail")
 	var out bytes.Buffer
 	exp := execExperiment(t, `[{run: "`+exe+` x"}]`)
-	err := actions.Run(context.Background(), actions.Env{Out: &out}, exp, "finish")
+	err := actions.Run(context.Background(), actions.Env{Out: &out, Exec: actions.ExecPolicy{AllowAll: true}}, exp, "finish")
 	want := "finish action, task 0 (run): executing " + exe + ": exit status 3: helper: something broke"
 	if err == nil || err.Error() != want {
 		t.Errorf("Run error = %v, want %q", err, want)
@@ -231,7 +231,7 @@ func TestRunLogsEveryDecision(t *testing.T) {
 	exe := helper(t, "argv")
 	var out bytes.Buffer
 	exp := execExperiment(t, `[{run: "`+exe+` a", if: CandidateWon()}, {run: "`+exe+` b", if: "not CandidateWon()"}]`)
-	if err := actions.Run(context.Background(), actions.Env{Out: &out}, exp, "finish"); err != nil {
+	if err := actions.Run(context.Background(), actions.Env{Out: &out, Exec: actions.ExecPolicy{AllowAll: true}}, exp, "finish"); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -246,7 +246,7 @@ func TestRunLogsEveryDecision(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := actions.Run(context.Background(), actions.Env{Out: &out}, exp, "start"); err != nil {
+	if err := actions.Run(context.Background(), actions.Env{Out: &out, Exec: actions.ExecPolicy{AllowAll: true}}, exp, "start"); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := out.String(), "start action: no tasks\n"; got != want {

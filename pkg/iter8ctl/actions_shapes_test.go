@@ -61,7 +61,7 @@ spec:
     baseline: {name: shop-a}
     candidates: [{name: shop-b}]
 `, pattern, action, task, crit)
-					r := runMain([]string{"run", "-f", writeFile(t, "exp.yaml", exp), "-f", abMetricsExample, "--interval-seconds", "0"}, "")
+					r := runMain([]string{"run", "--allow-exec=true", "-f", writeFile(t, "exp.yaml", exp), "-f", abMetricsExample, "--interval-seconds", "0"}, "")
 					if strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "goroutine ") {
 						t.Fatalf("iter8ctl run panicked (exit %d):\n%s", r.code, r.stderr)
 					}

@@ -30,6 +30,7 @@ func newRunCommand() *cobra.Command {
 		output          string
 		outPath         string
 		intervalSeconds int
+		allowExec       []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run -f FILE [-f FILE...] [--prometheus URL] [-o yaml|json] [--out FILE]",
@@ -49,7 +50,9 @@ metrics/collect task's load, sent to each version's URL. Metrics with mock level
 those levels; prometheus metrics query --prometheus.
 
 Tasks that need a cluster (knative/init-experiment, common/readiness) fail with an error
-that names them; common/exec, notification/http and metrics/collect work.
+that names them; notification/http and metrics/collect work. common/exec and run: execute
+commands as you, so they run only with --allow-exec (any command) or
+--allow-exec=cmd1,cmd2; an experiment with another command is refused before it starts.
 
 Progress goes to standard error, one line per decision, prefixed with the elapsed time.
 At the end run prints the describe of the experiment to standard output, or with -o the
@@ -91,7 +94,8 @@ The reason is on standard error.`,
 			if intervalSeconds < 0 {
 				return usageErrorf(cmd, "--interval-seconds must not be negative, got %d", intervalSeconds)
 			}
-			exp, ms, err := readRunFiles(cmd, files)
+			policy := execPolicy(allowExec)
+			exp, ms, err := readRunFiles(cmd, files, policy)
 			if err != nil {
 				return err
 			}
@@ -117,6 +121,7 @@ The reason is on standard error.`,
 				Interval:      time.Duration(intervalSeconds) * time.Second,
 				Path:          outPath,
 				Log:           log,
+				Exec:          policy,
 			})
 			stop()
 			if res == nil || res.Experiment == nil {
@@ -133,12 +138,14 @@ The reason is on standard error.`,
 	cmd.Flags().StringVarP(&output, "output", "o", "", "print the Experiment with its status as yaml or json instead of the describe text")
 	cmd.Flags().StringVar(&outPath, "out", "", "write the Experiment with its status to this file (after every change)")
 	cmd.Flags().IntVar(&intervalSeconds, "interval-seconds", 0, "seconds per iteration, instead of spec.duration.intervalSeconds (0: the spec's)")
+	cmd.Flags().StringSliceVar(&allowExec, "allow-exec", nil, "let common/exec and run: execute these commands (comma-separated; alone, any command), as you: only for experiments you trust")
+	cmd.Flags().Lookup("allow-exec").NoOptDefVal = allowAnyCommand
 	return cmd
 }
 
 // readRunFiles decodes every file strictly and checks every object as init-experiment
 // would, so that a mistake is named by file, object and field before anything runs.
-func readRunFiles(cmd *cobra.Command, files []string) (*v2alpha1.Experiment, []*v2alpha1.Metric, error) {
+func readRunFiles(cmd *cobra.Command, files []string, policy actions.ExecPolicy) (*v2alpha1.Experiment, []*v2alpha1.Metric, error) {
 	var exp *v2alpha1.Experiment
 	var expAt string
 	var ms []*v2alpha1.Metric
@@ -170,7 +177,7 @@ func readRunFiles(cmd *cobra.Command, files []string) (*v2alpha1.Experiment, []*
 					continue
 				}
 				exp, expAt = d.Experiment, name
-				ferr = exp.Validate().Also(actions.Validate(exp))
+				ferr = exp.Validate().Also(actions.Validate(exp)).Also(actions.CheckExec(exp, policy))
 			case d.Metric != nil:
 				obj = objectName("Metric", d.Metric.Name, d.Index)
 				ms = append(ms, d.Metric)
@@ -191,6 +198,22 @@ func readRunFiles(cmd *cobra.Command, files []string) (*v2alpha1.Experiment, []*
 		return nil, nil, &invalidInputError{errors.New(strings.Join(problems, "\n"))}
 	}
 	return exp, ms, nil
+}
+
+// allowAnyCommand is --allow-exec without a list.
+const allowAnyCommand = "*"
+
+// execPolicy is what --allow-exec allows: nothing when it is not given.
+func execPolicy(allow []string) actions.ExecPolicy {
+	var p actions.ExecPolicy
+	for _, c := range allow {
+		if c == allowAnyCommand {
+			p.AllowAll = true
+		} else if c = strings.TrimSpace(c); c != "" {
+			p.Commands = append(p.Commands, c)
+		}
+	}
+	return p
 }
 
 // writeRunOutput prints the describe text, or the experiment as yaml or json, and writes

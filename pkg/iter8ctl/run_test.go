@@ -211,6 +211,7 @@ func TestRunOutcomes(t *testing.T) {
           cmd: echo
           args: ["promoting", "{{ .name }}"]
 `).Replace(ab)), abMetricsExample},
+		args:   []string{"--allow-exec=echo"},
 		code:   ExitOK,
 		want:   outcome{Stage: v2alpha1.StageCompleted, Iterations: 1, Completed: true, Recommended: "shop-b", Winner: "shop-b"},
 		stderr: []string{"] promoting shop-b\n", "finalize: finish actions completed"},

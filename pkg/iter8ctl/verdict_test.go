@@ -3,6 +3,7 @@ package iter8ctl
 import (
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -166,4 +167,39 @@ status:
         current: [true]
         %q: [false]
 `, name, "stopped by "+hostile, name, name)
+}
+
+// TestExecNeedsAllowExec: an experiment file is not trusted to run commands as the user.
+// Without --allow-exec (or with a list that does not name the command) run refuses it
+// before anything runs, naming the field; with it the command runs.
+func TestExecNeedsAllowExec(t *testing.T) {
+	t.Parallel()
+	marker := filepath.Join(t.TempDir(), "ran")
+	exp := writeFile(t, "exec.yaml", strings.NewReplacer("iterationsPerLoop: 3", "iterationsPerLoop: 1",
+		"    deploymentPattern: FixedSplit\n", "    deploymentPattern: FixedSplit\n    actions:\n      start:\n      - run: \"touch "+marker+"\"\n").Replace(mustRead(t, abExample)))
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		ran  bool
+	}{
+		{"no flag", nil, ExitUsage, false},
+		{"another command", []string{"--allow-exec=ls"}, ExitUsage, false},
+		{"the command", []string{"--allow-exec=touch"}, ExitOK, true},
+		{"any command", []string{"--allow-exec"}, ExitOK, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(marker)
+			r := runMain(append([]string{"run", "--interval-seconds", "1", "-f", exp, "-f", abMetricsExample}, tc.args...), "")
+			if r.code != tc.code {
+				t.Errorf("exit code = %d, want %d; stderr:\n%s", r.code, tc.code, r.stderr)
+			}
+			if _, err := os.Stat(marker); (err == nil) != tc.ran {
+				t.Errorf("the command ran: %t, want %t", err == nil, tc.ran)
+			}
+			if !tc.ran && !strings.Contains(r.stderr, "spec.strategy.actions.start[0].run") {
+				t.Errorf("stderr does not name the field:\n%s", r.stderr)
+			}
+		})
+	}
 }

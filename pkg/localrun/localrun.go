@@ -13,6 +13,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/actions"
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
@@ -52,6 +53,9 @@ type Options struct {
 	Path string
 	// Log receives one line per decision (stages and actions).
 	Log io.Writer
+	// Exec says which commands common/exec and run: may execute; the zero policy allows
+	// none (iter8ctl run --allow-exec sets it).
+	Exec actions.ExecPolicy
 }
 
 // Result is how the run ended.
@@ -164,7 +168,7 @@ func Deps(store experiment.Store, namespace string, o Options) *experiment.Deps 
 		log = io.Discard
 	}
 	collector := &metrics.Collector{PrometheusURL: o.PrometheusURL}
-	env := actions.Env{Out: log, Collect: experiment.CollectBuiltin}
+	env := actions.Env{Out: log, Collect: experiment.CollectBuiltin, Exec: o.Exec}
 	return &experiment.Deps{
 		Store:            store,
 		Metrics:          LocalMetrics(namespace, o.Metrics),
@@ -173,9 +177,11 @@ func Deps(store experiment.Store, namespace string, o Options) *experiment.Deps 
 		RunActions: func(ctx context.Context, exp *v2alpha1.Experiment, action string) error {
 			return actions.Run(ctx, env, exp, action)
 		},
-		ValidateActions: actions.Validate,
-		Interval:        o.Interval,
-		Log:             log,
+		ValidateActions: func(exp *v2alpha1.Experiment) *apis.FieldError {
+			return actions.Validate(exp).Also(actions.CheckExec(exp, o.Exec))
+		},
+		Interval: o.Interval,
+		Log:      log,
 	}
 }
 

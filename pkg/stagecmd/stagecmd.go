@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"knative.dev/pkg/apis"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/actions"
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
@@ -315,7 +316,10 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 	}
 	collector := &metrics.Collector{PrometheusURL: o.prometheusURL, Secrets: secrets, SecretNamespace: ns}
 	// common/readiness takes kubectl's kinds, short names included (ksvc, deploy).
-	env := actions.Env{Dynamic: dyn, Mapper: mapper, Secrets: secrets, Out: log, Collect: experiment.CollectBuiltin}
+	// What common/exec and run: may execute is the cluster admin's to say, at install
+	// time (docs/security.md); by default nothing.
+	execPolicy := actions.ParseExecAllowlist(os.Getenv(actions.ExecAllowlistEnv))
+	env := actions.Env{Dynamic: dyn, Mapper: mapper, Secrets: secrets, Out: log, Collect: experiment.CollectBuiltin, Exec: execPolicy}
 	d := &experiment.Deps{
 		Store:            &experiment.ClusterStore{Client: api, Events: experiment.RESTEvents{Client: api}, Namespace: ns, Name: o.experiment, Component: "iter8-" + stage},
 		Metrics:          experiment.ClusterMetrics{Dynamic: dyn},
@@ -325,7 +329,9 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 		RunActions: func(ctx context.Context, exp *v2alpha1.Experiment, action string) error {
 			return actions.Run(ctx, env, exp, action)
 		},
-		ValidateActions: actions.Validate,
+		ValidateActions: func(exp *v2alpha1.Experiment) *apis.FieldError {
+			return actions.Validate(exp).Also(actions.CheckExec(exp, execPolicy))
+		},
 		CheckMirroring: func(ctx context.Context, exp *v2alpha1.Experiment) string {
 			return experiment.CheckDarkVersion(ctx, dyn, exp)
 		},
