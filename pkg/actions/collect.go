@@ -59,6 +59,19 @@ type collectTask struct {
 	payloadURL string
 }
 
+// Bounds of metrics/collect: the load is sent from the stage's own pod (or the user's
+// machine), whose memory and CPU a Task limit caps; connections=1000000 reached 746 MB in
+// 0.9 s. The bounds are well above what a canary's measurement needs (iter8 v2's defaults
+// are 4 connections, 8 qps, 100 queries) and far below what hurts.
+const (
+	MaxCollectConnections = 100
+	MaxCollectQPS         = 1000
+	MaxCollectQueries     = 100000
+	MaxCollectTime        = time.Hour
+	MaxCollectVersions    = 50
+	MaxCollectPayload     = 1 << 20
+)
+
 func parseCollect(with map[string]apiextensionsv1.JSON) (task, *apis.FieldError) {
 	d := newWithDecoder(with)
 	var t collectTask
@@ -86,14 +99,17 @@ func parseCollect(with map[string]apiextensionsv1.JSON) (task, *apis.FieldError)
 		d.fail(apis.ErrMissingField("versions"))
 	}
 
+	if len(versions) > MaxCollectVersions {
+		d.fail(apis.ErrInvalidValue(len(versions), "versions", fmt.Sprintf("at most %d versions", MaxCollectVersions)))
+	}
 	var numQueries int
-	if d.decode("numQueries", &numQueries) && numQueries < 1 {
-		d.fail(apis.ErrInvalidValue(numQueries, "numQueries", "must be at least 1"))
+	if d.decode("numQueries", &numQueries) && (numQueries < 1 || numQueries > MaxCollectQueries) {
+		d.fail(apis.ErrInvalidValue(numQueries, "numQueries", fmt.Sprintf("must be between 1 and %d", MaxCollectQueries)))
 	}
 	var dur string
 	if d.decode("time", &dur) {
-		if v, err := time.ParseDuration(dur); err != nil || v <= 0 {
-			d.fail(apis.ErrInvalidValue(dur, "time", "a positive Go duration such as 30s or 1m"))
+		if v, err := time.ParseDuration(dur); err != nil || v <= 0 || v > MaxCollectTime {
+			d.fail(apis.ErrInvalidValue(dur, "time", fmt.Sprintf("a positive Go duration such as 30s or 1m, at most %s", MaxCollectTime)))
 		} else {
 			t.spec.Time = v
 		}
@@ -105,15 +121,17 @@ func parseCollect(with map[string]apiextensionsv1.JSON) (task, *apis.FieldError)
 		t.spec.NumQueries = defaultNumQueries
 	}
 	t.spec.QPS = defaultQPS
-	if d.decode("qps", &t.spec.QPS) && t.spec.QPS <= 0 {
-		d.fail(apis.ErrInvalidValue(t.spec.QPS, "qps", "must be positive"))
+	if d.decode("qps", &t.spec.QPS) && (!(t.spec.QPS > 0) || t.spec.QPS > MaxCollectQPS) {
+		d.fail(apis.ErrInvalidValue(t.spec.QPS, "qps", fmt.Sprintf("must be positive and at most %d", MaxCollectQPS)))
 	}
 	t.spec.Connections = defaultConnections
-	if d.decode("connections", &t.spec.Connections) && t.spec.Connections < 1 {
-		d.fail(apis.ErrInvalidValue(t.spec.Connections, "connections", "must be at least 1"))
+	if d.decode("connections", &t.spec.Connections) && (t.spec.Connections < 1 || t.spec.Connections > MaxCollectConnections) {
+		d.fail(apis.ErrInvalidValue(t.spec.Connections, "connections", fmt.Sprintf("must be between 1 and %d", MaxCollectConnections)))
 	}
 	d.decode("loadOnly", &t.spec.LoadOnly)
-	d.decode("payloadStr", &t.spec.PayloadStr)
+	if d.decode("payloadStr", &t.spec.PayloadStr) && len(t.spec.PayloadStr) > MaxCollectPayload {
+		d.fail(apis.ErrInvalidValue(fmt.Sprintf("%d bytes", len(t.spec.PayloadStr)), "payloadStr", fmt.Sprintf("at most %d bytes", MaxCollectPayload)))
+	}
 	d.decode("contentType", &t.spec.ContentType)
 	if d.decode("payloadURL", &t.payloadURL) {
 		if err := checkHTTPURL(t.payloadURL); err != nil {

@@ -3,6 +3,7 @@ package actions_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -131,6 +132,44 @@ func TestCollectErrors(t *testing.T) {
 			err := actions.Run(context.Background(), actions.Env{Collect: tc.collect}, collectExperiment(t, tc.with), "loop")
 			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 				t.Errorf("Run error:\n%v\nwant it to start with:\n%s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCollectBounds: every quantity of metrics/collect's load is bounded, so that an
+// experiment cannot make the stage (or iter8ctl run's machine) exhaust its memory or
+// flood a target; validation names the field, and the load generator is never called.
+func TestCollectBounds(t *testing.T) {
+	const v1 = `versions: [{name: v1, url: "http://v1/"}]`
+	var manyVersions []string
+	for i := 0; i <= actions.MaxCollectVersions; i++ {
+		manyVersions = append(manyVersions, fmt.Sprintf(`{name: v%d, url: "http://v/"}`, i))
+	}
+	for _, tc := range []struct {
+		name, with, field string
+	}{
+		{"a million connections", `{connections: 1000000, ` + v1 + `}`, "with.connections"},
+		{"no connection", `{connections: 0, ` + v1 + `}`, "with.connections"},
+		{"a million queries per second", `{qps: 1000000, ` + v1 + `}`, "with.qps"},
+		{"a billion queries", `{numQueries: 1000000000, ` + v1 + `}`, "with.numQueries"},
+		{"a day of load", `{time: 24h, ` + v1 + `}`, "with.time"},
+		{"a 2 MiB payload", `{payloadStr: "` + strings.Repeat("x", 2<<20) + `", ` + v1 + `}`, "with.payloadStr"},
+		{"too many versions", `{versions: [` + strings.Join(manyVersions, ", ") + `]}`, "with.versions"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := collectExperiment(t, tc.with)
+			fe := actions.Validate(exp)
+			if fe == nil || !strings.Contains(fe.Error(), "spec.strategy.actions.loop[0]."+tc.field) {
+				t.Errorf("Validate() = %v, want an error at spec.strategy.actions.loop[0].%s", fe, tc.field)
+			}
+			called := false
+			err := actions.Run(context.Background(), actions.Env{Collect: func(context.Context, *v2alpha1.Experiment, actions.CollectSpec) error {
+				called = true
+				return nil
+			}}, exp, "loop")
+			if err == nil || called {
+				t.Errorf("Run error = %v, load generator called: %t; want it refused before any load", err, called)
 			}
 		})
 	}
