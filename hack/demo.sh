@@ -114,9 +114,9 @@ fi
 
 step "experiment 2: Canary, current against candidate (iter8ctl run -f examples/canary.yaml --interval-seconds $INTERVAL)"
 run_experiment canary
-step "experiment 2: iter8ctl run exited $rc (1 is expected: the candidate did not win)"
-if [ "$rc" -ne 1 ]; then
-	echo "demo: FAIL: the Canary experiment should reject the candidate (exit 1), exited $rc" >&2
+step "experiment 2: iter8ctl run exited $rc (3 is expected: the candidate was rolled back)"
+if [ "$rc" -ne 3 ]; then
+	echo "demo: FAIL: the Canary experiment should roll the candidate back (exit 3, RolledBack), exited $rc" >&2
 	failed=1
 fi
 expect "$BIN/iter8ctl" assert -f "$work/canary.out.yaml" -c completed -c rolledBack -c baselineWon
