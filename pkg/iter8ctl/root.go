@@ -63,7 +63,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return ExitAimNotAchieved
 	}
 	var ie *invalidInputError
-	if errors.As(err, &ie) {
+	if errors.As(err, &ie) || errors.Is(err, localrun.ErrNeedsPrometheus) {
 		return ExitUsage
 	}
 	var ue *usageError

@@ -203,3 +203,25 @@ func TestExecNeedsAllowExec(t *testing.T) {
 		})
 	}
 }
+
+// TestPrometheusURLIsCheckedFirst: prometheus metrics without urlTemplate and no
+// --prometheus used to run all their iterations before failing; run stops before the
+// first iteration and names the flag and the metrics.
+func TestPrometheusURLIsCheckedFirst(t *testing.T) {
+	t.Parallel()
+	const promSpec = "  type: Gauge\n  provider: prometheus\n  params: [{name: query, value: 'e{v=\"$name\"}'}]\n  jqExpression: .data.result[0].value[1] | tonumber\n"
+	metrics := strings.Replace(mustRead(t, abMetricsExample), "  type: Gauge\n  mock:\n  - name: shop-a\n    level: \"10\"\n  - name: shop-b\n    level: \"12.5\"\n", promSpec, 1)
+	out := filepath.Join(t.TempDir(), "out.yaml")
+	r := runMain([]string{"run", "--interval-seconds", "1", "--out", out, "-f", abExample, "-f", writeFile(t, "metrics.yaml", metrics)}, "")
+	if r.code != ExitUsage {
+		t.Errorf("exit code = %d, want %d; stderr:\n%s", r.code, ExitUsage, r.stderr)
+	}
+	for _, want := range []string{"--prometheus", "default/user-engagement"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "iterate 1") {
+		t.Errorf("an iteration ran:\n%s", r.stderr)
+	}
+}

@@ -99,7 +99,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	store := experiment.NewFileStore(exp, o.Path)
 	d := Deps(store, exp.Namespace, o)
 
-	stageErr := runStages(ctx, d)
+	stageErr := runStages(ctx, d, o.PrometheusURL)
 	interrupted := ctx.Err() != nil
 
 	status := ""
@@ -138,10 +138,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 // runStages runs init and the iterations; it returns the first stage error, named after
 // its stage.
-func runStages(ctx context.Context, d *experiment.Deps) error {
+func runStages(ctx context.Context, d *experiment.Deps, prometheusURL string) error {
 	r, err := experiment.Init(ctx, d)
 	if err != nil {
 		return fmt.Errorf("init-experiment: %w", err)
+	}
+	exp, err := d.Store.Get(ctx)
+	if err != nil {
+		return fmt.Errorf("init-experiment: %w", err)
+	}
+	if err := checkPrometheus(exp, prometheusURL); err != nil {
+		return err
 	}
 	for k := int32(1); k <= r.Iterations; k++ {
 		if _, err := experiment.Iterate(ctx, d, k); err != nil {
