@@ -151,6 +151,9 @@ func Init(ctx context.Context, d *Deps) (*InitResult, error) {
 	return res, nil
 }
 
+// validate runs the spec's checks and the actions' (d.ValidateActions: in the stages and
+// iter8ctl run, actions.Validate and the exec policy), which together are what
+// actions.ValidateExperiment, and so iter8ctl validate, checks.
 func validate(exp *v2alpha1.Experiment, d *Deps) *apis.FieldError {
 	fe := exp.Validate()
 	if d.ValidateActions != nil {

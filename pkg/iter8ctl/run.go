@@ -177,7 +177,7 @@ func readRunFiles(cmd *cobra.Command, files []string, policy actions.ExecPolicy)
 					continue
 				}
 				exp, expAt = d.Experiment, name
-				ferr = exp.Validate().Also(actions.Validate(exp)).Also(actions.CheckExec(exp, policy))
+				ferr = actions.ValidateExperiment(exp).Also(actions.CheckExec(exp, policy))
 			case d.Metric != nil:
 				obj = objectName("Metric", d.Metric.Name, d.Index)
 				ms = append(ms, d.Metric)

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"knative.dev/pkg/apis"
 
+	"github.com/iter8-tools/iter8-tekton/pkg/actions"
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 )
 
@@ -79,7 +80,7 @@ func validateFile(cmd *cobra.Command, path string) (int, []string) {
 		switch {
 		case d.Experiment != nil:
 			obj = objectName("Experiment", d.Experiment.Name, d.Index)
-			ferr = d.Experiment.Validate()
+			ferr = actions.ValidateExperiment(d.Experiment)
 		case d.Metric != nil:
 			obj = objectName("Metric", d.Metric.Name, d.Index)
 			ferr = d.Metric.Validate()
