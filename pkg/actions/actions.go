@@ -238,3 +238,10 @@ func Validate(exp *v2alpha1.Experiment) *apis.FieldError {
 	}
 	return errs
 }
+
+// ValidateExperiment runs every check of an Experiment that needs no cluster: the spec's
+// own (v2alpha1) and each action task's, as init-experiment runs them. iter8ctl validate
+// and iter8ctl run call this one function, so that they accept exactly what init accepts.
+func ValidateExperiment(exp *v2alpha1.Experiment) *apis.FieldError {
+	return exp.Validate().Also(Validate(exp))
+}
