@@ -230,6 +230,10 @@ func (d *Deps) restoreBaseline(ctx context.Context, exp *v2alpha1.Experiment) er
 	return err
 }
 
+// FinalResult is how exp ended, as finalize reports it: its outcome, winner, recommended
+// version, and why its aim was not achieved. It reads only the status.
+func FinalResult(exp *v2alpha1.Experiment) *FinalizeResult { return finalResult(exp) }
+
 func finalResult(exp *v2alpha1.Experiment) *FinalizeResult {
 	r := &FinalizeResult{Outcome: OutcomeSucceeded, Recommended: exp.Status.RecommendedVersion(), Winner: exp.Status.Winner()}
 	switch {
