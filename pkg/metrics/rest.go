@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -87,9 +88,13 @@ func (c *Collector) rest(ctx context.Context, spec *v2alpha1.MetricSpec, args, s
 			return errorResult("", "reading the response: %s", transportReason(err)), true
 		}
 		if resp.StatusCode >= 400 {
-			return errorResult("", "HTTP %d: %s", resp.StatusCode, red.content(string(data), 200)), transientStatus(resp.StatusCode)
+			return errorResult("", "HTTP %s: %s; expected a 2xx JSON response", responseStatus(resp), responseShape(resp, data)), transientStatus(resp.StatusCode)
 		}
-		return extract(ctx, code, data, red), false
+		r := extract(ctx, code, data, red)
+		if r.State == v2alpha1.MetricStateError && r.Reason == errNotJSON {
+			r.Reason = fmt.Sprintf("the response is not JSON: %s; jqExpression needs a JSON document", responseShape(resp, data))
+		}
+		return r, false
 	})
 }
 
@@ -127,13 +132,58 @@ func compileJQ(expr string) (*gojq.Code, error) {
 	return code, nil
 }
 
+// What a backend answered is never copied into a reason: reasons go to the Experiment's
+// status, which anyone who may read Experiments sees, and a metric may point at any URL
+// (issue 13: server-side request forgery with read-back). A reason says the status, the
+// content type and the length of what came back, and what was expected, on one line.
+
+// errNotJSON is extract's reason for a document that is not JSON; rest replaces it with
+// one that describes the response.
+const errNotJSON = "the response is not JSON"
+
+// responseStatus is "404 Not Found", from the status code alone (the status line's text
+// is the server's).
+func responseStatus(resp *http.Response) string {
+	if t := http.StatusText(resp.StatusCode); t != "" {
+		return fmt.Sprintf("%d %s", resp.StatusCode, t)
+	}
+	return fmt.Sprint(resp.StatusCode)
+}
+
+// responseShape is "a text/html response of 1534 bytes (not recorded)".
+func responseShape(resp *http.Response, data []byte) string {
+	ct := "an untyped"
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && len(mt) <= 100 {
+		ct = "a " + strconv.Quote(mt)[1:len(strconv.Quote(mt))-1]
+	}
+	n := fmt.Sprintf("%d bytes", len(data))
+	if len(data) >= maxResponseBytes {
+		n = fmt.Sprintf("at least %d bytes", len(data))
+	}
+	return fmt.Sprintf("%s response of %s (not recorded)", ct, n)
+}
+
+// jqErrorReason is a jq error without the values it quotes: gojq writes them after the
+// first ": " ("expected an object but got: string (\"...\")"), and error(...) raises one.
+func jqErrorReason(err error) string {
+	msg := err.Error()
+	var ve interface{ Value() any }
+	if errors.As(err, &ve) {
+		return "the expression raised an error (its value is not recorded)"
+	}
+	if i := strings.Index(msg, ": "); i >= 0 {
+		msg = msg[:i]
+	}
+	return truncate(strconv.Quote(msg)[1:len(strconv.Quote(msg))-1], 80) + " (the values it names are not recorded)"
+}
+
 // extract runs the jq expression on a JSON document and reads a number out of its first
 // output: a number or a numeric string is a value; no output, null, NaN and ±Inf are no
 // data; anything else, invalid JSON and a jq error are errors.
 func extract(ctx context.Context, code *gojq.Code, data []byte, red redactor) Result {
 	var doc any
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return errorResult("", "the response is not JSON: %s", truncate(err.Error(), 120))
+		return errorResult("", "%s", errNotJSON)
 	}
 	iter := code.RunWithContext(ctx, doc)
 	v, ok := iter.Next()
@@ -146,7 +196,7 @@ func extract(ctx context.Context, code *gojq.Code, data []byte, red redactor) Re
 		if errors.As(v, &he) && he.Value() == nil {
 			return noData("", "jq halted without output")
 		}
-		return errorResult("", "jq: %s", red.content(v.Error(), 200))
+		return errorResult("", "jq: %s", jqErrorReason(v))
 	case nil:
 		return noData("", "null")
 	case int:
@@ -163,10 +213,7 @@ func extract(ctx context.Context, code *gojq.Code, data []byte, red redactor) Re
 			if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
 				return number(f)
 			}
-			if red.r != nil {
-				return errorResult("", "jq result is a string that is not a number")
-			}
-			return errorResult("", "jq result %q is not a number", truncate(v, 60))
+			return errorResult("", "jq result is a string of %d bytes that is not a number", len(v))
 		}
 		return number(f)
 	default:

@@ -237,15 +237,15 @@ func TestRESTFailure(t *testing.T) {
 	}{{
 		name:      "HTTP 500 is retried, then an error",
 		respond:   func(int, request) (int, string) { return 500, "boom" },
-		wantState: v2alpha1.MetricStateError, wantReason: "HTTP 500: boom (after 3 attempts)", wantAttempts: 3, wantRequests: 3,
+		wantState: v2alpha1.MetricStateError, wantReason: "HTTP 500 Internal Server Error: a text/plain response of 4 bytes (not recorded); expected a 2xx JSON response (after 3 attempts)", wantAttempts: 3, wantRequests: 3,
 	}, {
 		name:      "HTTP 503 is retried",
 		respond:   func(int, request) (int, string) { return 503, "unavailable" },
-		wantState: v2alpha1.MetricStateError, wantReason: "HTTP 503: unavailable", wantAttempts: 3, wantRequests: 3,
+		wantState: v2alpha1.MetricStateError, wantReason: "HTTP 503 Service Unavailable: a text/plain response of 11 bytes (not recorded); expected a 2xx JSON response", wantAttempts: 3, wantRequests: 3,
 	}, {
 		name:      "HTTP 404 is not retried",
 		respond:   func(int, request) (int, string) { return 404, "no such thing" },
-		wantState: v2alpha1.MetricStateError, wantReason: "HTTP 404: no such thing", wantAttempts: 1, wantRequests: 1,
+		wantState: v2alpha1.MetricStateError, wantReason: "HTTP 404 Not Found: a text/plain response of 13 bytes (not recorded); expected a 2xx JSON response", wantAttempts: 1, wantRequests: 1,
 	}, {
 		name:      "malformed JSON",
 		respond:   ok(`{"value": 1`),
@@ -261,7 +261,7 @@ func TestRESTFailure(t *testing.T) {
 	}, {
 		name:      "non-numeric string",
 		respond:   ok(`{"value": "fast"}`),
-		wantState: v2alpha1.MetricStateError, wantReason: `jq result "fast" is not a number`, wantAttempts: 1, wantRequests: 1,
+		wantState: v2alpha1.MetricStateError, wantReason: "jq result is a string of 4 bytes that is not a number", wantAttempts: 1, wantRequests: 1,
 	}, {
 		name:      "jq runtime error",
 		mod:       func(s *v2alpha1.MetricSpec) { s.JQExpression = ptr(".value | tonumber") },
@@ -470,11 +470,53 @@ func TestRetriesStayWithinTheTimeout(t *testing.T) {
 	took := time.Since(start)
 	// Tries at 0, 200ms and 600ms; the next delay, 800ms, would end after the timeout.
 	want := Result{State: v2alpha1.MetricStateError, Attempts: 3,
-		Reason: "HTTP 503: busy (after 3 attempts; no time for another within the timeout of 1s)"}
+		Reason: "HTTP 503 Service Unavailable: a text/plain response of 4 bytes (not recorded); expected a 2xx JSON response (after 3 attempts; no time for another within the timeout of 1s)"}
 	if diff := cmp.Diff(want, got, ignoreQuery); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	if len(*seen) != 3 || took > time.Second {
 		t.Errorf("%d requests in %v, want 3 within the 1s timeout", len(*seen), took)
+	}
+}
+
+// TestRESTReasonsHoldNoResponseContent: whatever a backend answers, a reason (which goes to
+// the Experiment's status) says its status, type and length on one line, never its
+// content: an HTML error page, garbage, a jq string, a value a jq error quotes.
+func TestRESTReasonsHoldNoResponseContent(t *testing.T) {
+	const secret = "s3cr3t-c0ntent"
+	page := "<html>\n<head><title>404 Not Found</title></head>\n<body>\n<h1>Not Found</h1>\n<p>" + secret + "</p>\n" + strings.Repeat("<p>padding</p>\n", 50) + "</body>\n</html>\n"
+	for _, tc := range []struct {
+		name   string
+		status int
+		ctype  string
+		body   string
+		jq     string
+		want   string
+	}{
+		{"an HTML error page", 404, "text/html; charset=utf-8", page, ".value", "HTTP 404 Not Found: a text/html response of " + fmt.Sprint(len(page)) + " bytes (not recorded); expected a 2xx JSON response"},
+		{"garbage with 200", 200, "text/plain", "garbage " + secret, ".value", "the response is not JSON: a text/plain response of 22 bytes (not recorded); jqExpression needs a JSON document"},
+		{"a string that is not a number", 200, "application/json", `{"value": "` + secret + `"}`, ".value", "jq result is a string of 14 bytes that is not a number"},
+		{"a jq error quoting a value", 200, "application/json", `{"value": "` + secret + `"}`, ".value.x", ""},
+		{"error() raised with a value", 200, "application/json", `{"value": "` + secret + `"}`, "error(.value)", "jq: the expression raised an error (its value is not recorded)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tc.ctype)
+				w.WriteHeader(tc.status)
+				fmt.Fprint(w, tc.body)
+			}))
+			t.Cleanup(srv.Close)
+			m := restMetric(srv.URL, func(s *v2alpha1.MetricSpec) { s.JQExpression = ptr(tc.jq) })
+			got := testCollector(nil).query(t.Context(), m, testArgs, time.Time{})
+			if got.State != v2alpha1.MetricStateError {
+				t.Fatalf("state %s (%s), want Error", got.State, got.Reason)
+			}
+			if strings.Contains(got.Reason, secret) || strings.ContainsAny(got.Reason, "\n<") || len(got.Reason) > 300 {
+				t.Errorf("reason holds the response's content, or is not one short line: %q", got.Reason)
+			}
+			if tc.want != "" && !strings.HasPrefix(got.Reason, tc.want) {
+				t.Errorf("reason %q, want it to start with %q", got.Reason, tc.want)
+			}
+		})
 	}
 }
