@@ -135,7 +135,9 @@ func isOnlyComments(b []byte) bool {
 // unmarshalStrict decodes YAML or JSON like the API server does in strict mode: unknown
 // and duplicate fields are errors, named by their full path (spec.criteria.bogus).
 func unmarshalStrict(raw []byte, obj any) error {
-	js, err := yaml.YAMLToJSON(raw)
+	// YAMLToJSON would keep the last of two equal keys without a word; the strict
+	// conversion refuses them, as the API server does.
+	js, err := yaml.YAMLToJSONStrict(raw)
 	if err != nil {
 		return err
 	}
