@@ -28,8 +28,8 @@
 // is templated on its own, so a templated value is always exactly one argument, whatever it
 // contains. Pipes, redirections, ';', '&', '$' expansion and command substitution are
 // rejected by validation rather than passed on as literal words; iter8's run executed
-// `/bin/bash -c`, so a task that needs a shell says so: common/exec with cmd /bin/sh and
-// args ["-c", "..."].
+// `/bin/bash -c`; here a task that needs a shell must name one with common/exec (the stage
+// image has none, so it must be shipped and allowed by the cluster admin on purpose).
 //
 // A task runs when its `if` expression (github.com/expr-lang/expr) is true. The expression
 // can call WinnerFound(), CandidateWon(), RolledBack() and Failed(), and read the

@@ -43,7 +43,7 @@ func splitWords(s string) ([]string, error) {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if ended && !isBlank(c) && c != '#' {
-			return nil, fmt.Errorf("a second command at offset %d: run takes one command line (a shell would run each line; use one task per command, or common/exec with cmd /bin/sh)", i)
+			return nil, fmt.Errorf("a second command at offset %d: run takes one command line (a shell would run each line; use one task per command)", i)
 		}
 		switch {
 		case strings.HasPrefix(s[i:], "{{"):
@@ -120,7 +120,7 @@ func splitWords(s string) ([]string, error) {
 			}
 			i += 2
 		case strings.IndexByte("|&;<>()$`", c) >= 0:
-			return nil, fmt.Errorf("unquoted %q at offset %d: run executes its command without a shell, so pipes, redirections, lists, subshells, $ expansion and command substitution do not work; quote it to pass it literally, or use common/exec with cmd /bin/sh", c, i)
+			return nil, fmt.Errorf("unquoted %q at offset %d: run executes its command without a shell (the stage image has none), so pipes, redirections, lists, subshells, $ expansion and command substitution do not work; quote it to pass it literally, or use one task per command", c, i)
 		default:
 			cur.WriteByte(c)
 			inWord = true
