@@ -188,7 +188,7 @@ func TestFaultPrometheusPolicies(t *testing.T) {
 		name:       "Fail, no rollback objective: no winner",
 		fault:      faultNaN,
 		iterations: 2,
-		want:       faultCheck{state: v2alpha1.MetricStateNoData, reason: "NaN", outcome: "Succeeded", traffic: []int64{95, 5}},
+		want:       faultCheck{state: v2alpha1.MetricStateNoData, reason: "NaN", outcome: "NoWinner", traffic: []int64{95, 5}},
 	}}
 	e := cluster(t)
 	for _, tc := range tests {
