@@ -218,25 +218,33 @@ func Run(ctx context.Context, env Env, exp *v2alpha1.Experiment, action string) 
 // so that the two can be combined without repeating an error.
 func Validate(exp *v2alpha1.Experiment) *apis.FieldError {
 	var errs *apis.FieldError
-	actions := make([]string, 0, len(exp.Spec.Strategy.Actions))
+	eachTask(exp, func(action string, i int, t v2alpha1.TaskSpec) {
+		hasTask, hasRun := hasTaskOrRun(t)
+		if hasTask == hasRun {
+			return
+		}
+		if _, known := library[t.Name()]; hasTask && !known {
+			return
+		}
+		_, ferr := prepare(t)
+		errs = errs.Also(ferr.ViaFieldIndex(action, i).ViaField("spec", "strategy", "actions"))
+	})
+	return errs
+}
+
+// eachTask calls f for every task of exp's actions, the actions in name order, so that
+// errors about them come out in the same order every time.
+func eachTask(exp *v2alpha1.Experiment, f func(action string, i int, t v2alpha1.TaskSpec)) {
+	names := make([]string, 0, len(exp.Spec.Strategy.Actions))
 	for a := range exp.Spec.Strategy.Actions {
-		actions = append(actions, a)
+		names = append(names, a)
 	}
-	sort.Strings(actions)
-	for _, a := range actions {
+	sort.Strings(names)
+	for _, a := range names {
 		for i, t := range exp.Spec.Strategy.Actions[a] {
-			hasTask, hasRun := hasTaskOrRun(t)
-			if hasTask == hasRun {
-				continue
-			}
-			if _, known := library[t.Name()]; hasTask && !known {
-				continue
-			}
-			_, ferr := prepare(t)
-			errs = errs.Also(ferr.ViaFieldIndex(a, i).ViaField("spec", "strategy", "actions"))
+			f(a, i, t)
 		}
 	}
-	return errs
 }
 
 // ValidateExperiment runs every check of an Experiment that needs no cluster: the spec's

@@ -3,7 +3,6 @@ package actions
 import (
 	"fmt"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"knative.dev/pkg/apis"
@@ -63,31 +62,24 @@ func (p ExecPolicy) refusal(name string) string {
 // init and iter8ctl run call it before anything runs, so a refused command changes nothing.
 func CheckExec(exp *v2alpha1.Experiment, p ExecPolicy) *apis.FieldError {
 	var errs *apis.FieldError
-	names := make([]string, 0, len(exp.Spec.Strategy.Actions))
-	for a := range exp.Spec.Strategy.Actions {
-		names = append(names, a)
-	}
-	sort.Strings(names)
-	for _, a := range names {
-		for i, t := range exp.Spec.Strategy.Actions[a] {
-			pt, ferr := prepare(t)
-			if ferr != nil {
-				continue // Validate names it
-			}
-			var c command
-			field := "with.cmd"
-			switch tk := pt.task.(type) {
-			case execTask:
-				c = tk.command
-			case runTask:
-				c, field = tk.command, "run"
-			default:
-				continue
-			}
-			if !p.allows(c.name) {
-				errs = errs.Also(apis.ErrGeneric(p.refusal(c.name), field).ViaFieldIndex(a, i).ViaField("spec", "strategy", "actions"))
-			}
+	eachTask(exp, func(action string, i int, t v2alpha1.TaskSpec) {
+		pt, ferr := prepare(t)
+		if ferr != nil {
+			return // Validate names it
 		}
-	}
+		var c command
+		field := "with.cmd"
+		switch tk := pt.task.(type) {
+		case execTask:
+			c = tk.command
+		case runTask:
+			c, field = tk.command, "run"
+		default:
+			return
+		}
+		if !p.allows(c.name) {
+			errs = errs.Also(apis.ErrGeneric(p.refusal(c.name), field).ViaFieldIndex(action, i).ViaField("spec", "strategy", "actions"))
+		}
+	})
 	return errs
 }
