@@ -16,6 +16,7 @@ import (
 	"knative.dev/pkg/apis"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/credential"
 )
 
 // Env is what tasks may use of the world. Nil fields get safe defaults, except those a
@@ -30,10 +31,11 @@ type Env struct {
 	// resolved.
 	Mapper meta.RESTMapper
 	// HTTPClient sends notifications and downloads metrics/collect payloads;
-	// http.DefaultClient when nil.
+	// http.DefaultClient when nil. Whichever it is, a redirect to another host carries
+	// none of the request's headers.
 	HTTPClient *http.Client
-	// Secrets reads a Secret's data. Nil in local mode.
-	Secrets func(ctx context.Context, namespace, name string) (map[string][]byte, error)
+	// Secrets reads a Secret. Nil in local mode.
+	Secrets credential.Getter
 	// Out receives one line per decision, and the output of executed commands.
 	Out io.Writer
 	// Exec says which commands common/exec and run: may execute; the zero policy allows
@@ -55,9 +57,7 @@ func (e Env) withDefaults() Env {
 	if e.Now == nil {
 		e.Now = time.Now
 	}
-	if e.HTTPClient == nil {
-		e.HTTPClient = http.DefaultClient
-	}
+	e.HTTPClient = credential.Client(e.HTTPClient)
 	if e.Sleep == nil {
 		e.Sleep = sleep
 	}
@@ -81,6 +81,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 // task is one parsed task, ready to run.
 type task interface {
 	run(ctx context.Context, tc *taskContext) error
+}
+
+// inNamespace is a task whose validity depends on the experiment's namespace, such as a
+// task that names a Secret, which must be in it.
+type inNamespace interface {
+	checkNamespace(namespace string) *apis.FieldError
 }
 
 // taskContext is what a running task sees.
@@ -177,6 +183,9 @@ func Run(ctx context.Context, env Env, exp *v2alpha1.Experiment, action string) 
 	tasks := make([]prepared, len(specs))
 	for i, s := range specs {
 		p, ferr := prepare(s)
+		if ns, ok := p.task.(inNamespace); ok && ferr == nil {
+			ferr = ns.checkNamespace(exp.Namespace).ViaField("with")
+		}
 		if ferr != nil {
 			return fmt.Errorf("%s action, task %d (%s): invalid: %w", action, i, label(s), ferr)
 		}
@@ -226,7 +235,10 @@ func Validate(exp *v2alpha1.Experiment) *apis.FieldError {
 		if _, known := library[t.Name()]; hasTask && !known {
 			return
 		}
-		_, ferr := prepare(t)
+		p, ferr := prepare(t)
+		if ns, ok := p.task.(inNamespace); ok && ferr == nil {
+			ferr = ns.checkNamespace(exp.Namespace).ViaField("with")
+		}
 		errs = errs.Also(ferr.ViaFieldIndex(action, i).ViaField("spec", "strategy", "actions"))
 	})
 	return errs

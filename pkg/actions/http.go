@@ -8,17 +8,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"knative.dev/pkg/apis"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/credential"
 )
 
 // notificationTimeout bounds one notification request, as in iter8.
@@ -42,8 +46,7 @@ type httpTask struct {
 	url           string
 	method        string
 	authType      string
-	secretNS      string
-	secretName    string
+	secretRef     string
 	headers       []httpHeader
 	body          *template.Template // nil: the default summary body
 	ignoreFailure bool
@@ -73,11 +76,11 @@ func parseHTTP(with map[string]apiextensionsv1.JSON) (task, *apis.FieldError) {
 	}
 	var secret string
 	if d.decode("secret", &secret) {
-		ns, name, err := parseSecretRef(secret)
-		if err != nil {
-			d.fail(apis.ErrInvalidValue(secret, "secret", err.Error()))
+		// The namespace is checked against the experiment's when the task runs.
+		if _, _, err := credential.ParseRef(secret); err != nil {
+			d.fail(apis.ErrInvalidValue(v2alpha1.BoundedValue(secret), "secret", "a secret is name or namespace/name, Kubernetes names"))
 		}
-		t.secretNS, t.secretName = ns, name
+		t.secretRef = secret
 	}
 	if d.decode("authType", &t.authType) {
 		switch t.authType {
@@ -101,14 +104,23 @@ func parseHTTP(with map[string]apiextensionsv1.JSON) (task, *apis.FieldError) {
 				d.fail(apis.ErrInvalidValue(h.Value, "value", err.Error()).ViaFieldIndex("headers", i))
 				continue
 			}
+			if t.authType != authAPIKey && refersTo(tmpl, "secret") {
+				d.fail(apis.ErrInvalidValue(v2alpha1.BoundedValue(h.Value), "value",
+					"only the headers of authType APIKey may use .secret").ViaFieldIndex("headers", i))
+				continue
+			}
 			t.headers = append(t.headers, httpHeader{name: h.Name, value: tmpl})
 		}
 	}
 	var body string
 	if d.decode("body", &body) {
 		tmpl, err := newHTTPTemplate("body", body)
-		if err != nil {
+		switch {
+		case err != nil:
 			d.fail(apis.ErrInvalidValue(body, "body", err.Error()))
+		case refersTo(tmpl, "secret"):
+			d.fail(apis.ErrInvalidValue(v2alpha1.BoundedValue(body), "body",
+				"a secret's values are sent only in authentication (authType, and the headers of authType APIKey), never in a body"))
 		}
 		t.body = tmpl
 	}
@@ -123,17 +135,77 @@ func newHTTPTemplate(name, text string) (*template.Template, error) {
 	return template.New(name).Delims(leftDelim, rightDelim).Option("missingkey=error").Parse(text)
 }
 
-// parseSecretRef parses "namespace/name" or "name"; an empty namespace means the
-// experiment's.
-func parseSecretRef(s string) (string, string, error) {
-	ns, name, found := strings.Cut(s, "/")
-	if !found {
-		ns, name = "", s
+// checkNamespace checks that the secret is in the experiment's namespace.
+func (t httpTask) checkNamespace(namespace string) *apis.FieldError {
+	if t.secretRef == "" {
+		return nil
 	}
-	if name == "" || (found && ns == "") || strings.Contains(name, "/") {
-		return "", "", errors.New("a secret is name or namespace/name")
+	if _, _, err := credential.Resolve(t.secretRef, namespace); err != nil {
+		return apis.ErrInvalidValue(t.secretRef, "secret", fmt.Sprintf("secrets are read only from the experiment's namespace (%s)", namespace))
 	}
-	return ns, name, nil
+	return nil
+}
+
+// refersTo reports whether the template reads the field name of its data (.name, $.name),
+// anywhere, which is how a template would reach the Secret.
+func refersTo(t *template.Template, name string) bool {
+	var walk func(n parse.Node) bool
+	walk = func(n parse.Node) bool {
+		switch n := n.(type) {
+		case nil:
+			return false
+		case *parse.ListNode:
+			if n == nil {
+				return false
+			}
+			for _, c := range n.Nodes {
+				if walk(c) {
+					return true
+				}
+			}
+		case *parse.ActionNode:
+			return walk(n.Pipe)
+		case *parse.PipeNode:
+			if n == nil {
+				return false
+			}
+			for _, c := range n.Cmds {
+				if walk(c) {
+					return true
+				}
+			}
+		case *parse.CommandNode:
+			for _, a := range n.Args {
+				if walk(a) {
+					return true
+				}
+			}
+		case *parse.FieldNode:
+			return len(n.Ident) > 0 && n.Ident[0] == name
+		case *parse.VariableNode:
+			return len(n.Ident) > 1 && n.Ident[0] == "$" && n.Ident[1] == name
+		case *parse.ChainNode:
+			return walk(n.Node)
+		case *parse.StringNode:
+			// index . "secret"
+			return n.Text == name
+		case *parse.IfNode:
+			return walk(n.Pipe) || walk(n.List) || walk(n.ElseList)
+		case *parse.RangeNode:
+			return walk(n.Pipe) || walk(n.List) || walk(n.ElseList)
+		case *parse.WithNode:
+			return walk(n.Pipe) || walk(n.List) || walk(n.ElseList)
+		case *parse.TemplateNode:
+			return walk(n.Pipe)
+		}
+		return false
+	}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil && walk(tt.Tree.Root) {
+			return true
+		}
+	}
+	return false
 }
 
 // notificationSummary is the summary part of notification/http's default body.
@@ -162,10 +234,17 @@ func summarize(exp *v2alpha1.Experiment) notificationSummary {
 }
 
 func (t httpTask) run(ctx context.Context, tc *taskContext) error {
-	if t.secretName != "" && tc.Secrets == nil {
+	if t.secretRef != "" && tc.Secrets == nil {
 		// Not a failure to notify that ignoreFailure could excuse: the task cannot work
 		// at all without a cluster.
-		return fmt.Errorf("reading secret %s: notification/http with a secret %w; it cannot run with iter8ctl run", t.secretName, ErrNeedsCluster)
+		return fmt.Errorf("reading secret %s: notification/http with a secret %w; it cannot run with iter8ctl run", t.secretRef, ErrNeedsCluster)
+	}
+	if t.secretRef != "" {
+		// Where the secret may come from and go to is not a failure to notify either:
+		// ignoreFailure does not excuse it.
+		if _, _, err := credential.Resolve(t.secretRef, tc.exp.Namespace); err != nil {
+			return fmt.Errorf("with.secret: %w", err)
+		}
 	}
 	var red redactor
 	err := t.send(ctx, tc, &red)
@@ -184,20 +263,26 @@ func (t httpTask) run(ctx context.Context, tc *taskContext) error {
 // used, so the caller can scrub them from the error.
 func (t httpTask) send(ctx context.Context, tc *taskContext, red *redactor) error {
 	var secret map[string]string
-	if t.secretName != "" {
-		ns := t.secretNS
-		if ns == "" {
-			ns = tc.exp.Namespace
-		}
-		data, err := tc.Secrets(ctx, ns, t.secretName)
+	if t.secretRef != "" {
+		ns, name, err := credential.Resolve(t.secretRef, tc.exp.Namespace)
 		if err != nil {
-			return fmt.Errorf("reading secret %s/%s: %w", ns, t.secretName, err)
+			return err
 		}
-		secret = make(map[string]string, len(data))
-		for k, v := range data {
-			secret[k] = string(v)
-			red.add(string(v))
+		sec, err := tc.Secrets(ctx, ns, name)
+		if err != nil {
+			return fmt.Errorf("reading secret %s/%s: %w", ns, name, err)
 		}
+		for _, v := range sec.Data {
+			red.add(v)
+		}
+		u, err := url.Parse(t.url)
+		if err != nil {
+			return fmt.Errorf("url: %w", err)
+		}
+		if err := sec.CheckURL(u); err != nil {
+			return err
+		}
+		secret = sec.Data
 	}
 
 	summary := summarize(tc.exp)
@@ -205,7 +290,7 @@ func (t httpTask) send(ctx context.Context, tc *taskContext, red *redactor) erro
 	var data map[string]any
 	if t.body != nil || len(t.headers) > 0 {
 		var err error
-		if data, err = templateData(tc.exp, summary, secret); err != nil {
+		if data, err = templateData(tc.exp, summary); err != nil {
 			return err
 		}
 	}
@@ -233,9 +318,15 @@ func (t httpTask) send(ctx context.Context, tc *taskContext, red *redactor) erro
 		return fmt.Errorf("creating the request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	headerData := data
+	if t.authType == authAPIKey && secret != nil {
+		// Only the headers of an API key see the secret.
+		headerData = maps.Clone(data)
+		headerData["secret"] = secret
+	}
 	for _, h := range t.headers {
 		var b strings.Builder
-		if err := h.value.Execute(&b, data); err != nil {
+		if err := h.value.Execute(&b, headerData); err != nil {
 			return fmt.Errorf("rendering header %s: %w", h.name, err)
 		}
 		req.Header.Set(h.name, b.String())
@@ -283,8 +374,8 @@ func (t httpTask) send(ctx context.Context, tc *taskContext, red *redactor) erro
 }
 
 // templateData is what body and header templates see: .this (the experiment as JSON
-// would show it), .summary and .secret (the Secret's data, when a secret is given).
-func templateData(exp *v2alpha1.Experiment, summary notificationSummary, secret map[string]string) (map[string]any, error) {
+// would show it) and .summary. The headers of authType APIKey see .secret too.
+func templateData(exp *v2alpha1.Experiment, summary notificationSummary) (map[string]any, error) {
 	var this, sum map[string]any
 	for _, c := range []struct {
 		from any
@@ -298,11 +389,7 @@ func templateData(exp *v2alpha1.Experiment, summary notificationSummary, secret 
 			return nil, fmt.Errorf("encoding template data: %w", err)
 		}
 	}
-	data := map[string]any{"this": this, "summary": sum}
-	if secret != nil {
-		data["secret"] = secret
-	}
-	return data, nil
+	return map[string]any{"this": this, "summary": sum}, nil
 }
 
 // secretValue returns the value of key, naming only the key when it is missing.

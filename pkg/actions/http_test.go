@@ -17,6 +17,7 @@ import (
 
 	"github.com/iter8-tools/iter8-tekton/pkg/actions"
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/credential"
 )
 
 // received is a request the test server got.
@@ -65,13 +66,26 @@ type secrets struct {
 	read []string
 }
 
-func (s *secrets) get(_ context.Context, ns, name string) (map[string][]byte, error) {
+// Its secrets may be sent to 127.0.0.1, where the tests' servers are, unless the secret's
+// name says otherwise.
+func (s *secrets) get(_ context.Context, ns, name string) (*credential.Secret, error) {
 	s.read = append(s.read, ns+"/"+name)
 	d, ok := s.data[ns+"/"+name]
 	if !ok {
 		return nil, fmt.Errorf("secrets %q not found", name)
 	}
-	return d, nil
+	sec := &credential.Secret{Namespace: ns, Name: name, Data: map[string]string{}}
+	switch name {
+	case "unannotated":
+	case "elsewhere":
+		sec.Annotations = map[string]string{credential.AllowedHostsAnnotation: "hooks.example.com"}
+	default:
+		sec.Annotations = map[string]string{credential.AllowedHostsAnnotation: "127.0.0.1"}
+	}
+	for k, v := range d {
+		sec.Data[k] = string(v)
+	}
+	return sec, nil
 }
 
 // hostileSecret would break a shell, a header and a log line, and is easy to spot.
@@ -110,7 +124,7 @@ func TestNotificationHTTP(t *testing.T) {
 	store := &secrets{data: map[string]map[string][]byte{
 		"team/basic":  {"username": []byte("ann"), "password": []byte(hostileSecret)},
 		"team/bearer": {"token": []byte("tok-123")},
-		"ops/keys":    {"apikey": []byte("key-456")},
+		"team/keys":   {"apikey": []byte("key-456")},
 	}}
 	tests := []struct {
 		name string
@@ -167,7 +181,7 @@ func TestNotificationHTTP(t *testing.T) {
 		read: []string{"team/bearer"},
 	}, {
 		name: "APIKey through a header template, templated body",
-		with: `{authType: APIKey, secret: ops/keys, headers: [{name: X-Api-Key, value: "@< .secret.apikey >@"}, {name: Content-Type, value: text/plain}], body: "@< .this.metadata.name >@ promotes @< .summary.versionRecommendedForPromotion >@ {{ literal }}"}`,
+		with: `{authType: APIKey, secret: keys, headers: [{name: X-Api-Key, value: "@< .secret.apikey >@"}, {name: Content-Type, value: text/plain}], body: "@< .this.metadata.name >@ promotes @< .summary.versionRecommendedForPromotion >@ {{ literal }}"}`,
 		check: func(t *testing.T, r received) {
 			got := []string{r.Header.Get("X-Api-Key"), r.Header.Get("Content-Type"), r.Body}
 			want := []string{"key-456", "text/plain", "notify promotes candidate {{ literal }}"}
@@ -175,7 +189,7 @@ func TestNotificationHTTP(t *testing.T) {
 				t.Errorf("API key, content type, body (-want +got):\n%s", diff)
 			}
 		},
-		read: []string{"ops/keys"},
+		read: []string{"team/keys"},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,7 +218,9 @@ func TestNotificationHTTP(t *testing.T) {
 
 func TestNotificationHTTPErrors(t *testing.T) {
 	store := &secrets{data: map[string]map[string][]byte{
-		"team/no-token": {"username": []byte("ann")},
+		"team/no-token":    {"username": []byte("ann")},
+		"team/unannotated": {"token": []byte("tok-1")},
+		"team/elsewhere":   {"token": []byte("tok-2")},
 		// A header cannot hold a newline; everything else a server may echo back.
 		"team/echo": {"username": []byte("ann"), "password": []byte("s3cr3t-pw\"'"), "token": []byte(strings.ReplaceAll(hostileSecret, "\n", "")), "apikey": []byte("s3cr3t-<key>&")},
 	}}
@@ -228,10 +244,10 @@ func TestNotificationHTTPErrors(t *testing.T) {
 		with:   `{method: GET}`,
 		want:   "finish action, task 0 (notification/http): GET URL/hook: HTTP 404 Not Found",
 	}, {
-		name:   "server echoes the bearer token",
+		name:   "server echoes the API keys",
 		status: http.StatusUnauthorized,
 		echo:   true,
-		with:   `{authType: Bearer, secret: echo, headers: [{name: X-Key, value: "@< .secret.apikey >@"}]}`,
+		with:   `{authType: APIKey, secret: echo, headers: [{name: X-Key, value: "@< .secret.apikey >@"}, {name: Authorization, value: "Bearer @< .secret.token >@"}]}`,
 		want:   "finish action, task 0 (notification/http): POST URL/hook: HTTP 401 Unauthorized: {",
 	}, {
 		name:   "server echoes basic auth",
@@ -245,8 +261,8 @@ func TestNotificationHTTPErrors(t *testing.T) {
 		want: `finish action, task 0 (notification/http): the secret has no key "token"`,
 	}, {
 		name: "secret not found",
-		with: `{authType: Bearer, secret: other/nope}`,
-		want: `finish action, task 0 (notification/http): reading secret other/nope: secrets "nope" not found`,
+		with: `{authType: Bearer, secret: team/nope}`,
+		want: `finish action, task 0 (notification/http): reading secret team/nope: secrets "nope" not found`,
 	}, {
 		name: "connection refused",
 		url:  closed.URL,
@@ -257,9 +273,13 @@ func TestNotificationHTTPErrors(t *testing.T) {
 		with: `{body: "@< .this.nope >@"}`,
 		want: `finish action, task 0 (notification/http): rendering the body: template: body:1:8: executing "body" at <.this.nope>: map has no entry for key "nope"`,
 	}, {
-		name: "template uses secret without one",
-		with: `{headers: [{name: X, value: "@< .secret.token >@"}]}`,
-		want: `finish action, task 0 (notification/http): rendering header X: template: X:1:10: executing "X" at <.secret.token>: map has no entry for key "secret"`,
+		name: "secret that does not say where it may go",
+		with: `{authType: Bearer, secret: unannotated}`,
+		want: `finish action, task 0 (notification/http): secret team/unannotated: host not allowed: the secret does not say where it may be sent`,
+	}, {
+		name: "secret for another host",
+		with: `{authType: Bearer, secret: elsewhere}`,
+		want: `finish action, task 0 (notification/http): secret team/elsewhere: host not allowed: 127.0.0.1:`,
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -51,7 +51,7 @@ spec:
           url: https://hooks.example.com/x
           method: post
           authType: Bearer
-          secret: ns/token
+          secret: token
           headers: [{name: X-Winner, value: "@< .summary.winner >@"}]
           body: '{"text": "@< .this.metadata.name >@"}'
           ignoreFailure: false

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/credential"
 )
 
 // batchLabel tells which member of a batched query a series answers. Prometheus reserves
@@ -103,24 +104,24 @@ func balanced(q string) bool {
 // which reports why.
 func (c *Collector) promTargets(ctx context.Context, calls []versionQuery, read secretSource) map[*v2alpha1.Metric]promTarget {
 	type secretRead struct {
-		data map[string]string
-		err  error
+		secret *credential.Secret
+		err    error
 	}
-	timeouts := map[string]time.Duration{}
-	for _, call := range calls {
-		if s := call.job.metric.Spec.Secret; s != nil && *s != "" {
-			// The longest timeout of the metrics sharing the secret bounds the read.
-			timeouts[*s] = max(timeouts[*s], time.Duration(call.job.metric.Spec.Timeout())*time.Second)
-		}
-	}
-	secrets := make(map[string]secretRead, len(timeouts))
+	// Each metric's secret is read and checked at once; read shares the reads of one
+	// secret between the metrics that name it.
+	secrets := map[*v2alpha1.Metric]secretRead{}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for ref, timeout := range timeouts {
+	for _, call := range calls {
+		m := call.job.metric
+		if _, ok := secrets[m]; ok || m.Spec.Secret == nil || *m.Spec.Secret == "" {
+			continue
+		}
+		secrets[m] = secretRead{}
 		wg.Go(func() {
-			data, err := read(ctx, ref, timeout)
+			s, err := c.metricSecret(ctx, m, time.Duration(m.Spec.Timeout())*time.Second, read)
 			mu.Lock()
-			secrets[ref] = secretRead{data: data, err: err}
+			secrets[m] = secretRead{secret: s, err: err}
 			mu.Unlock()
 		})
 	}
@@ -135,18 +136,17 @@ func (c *Collector) promTargets(ctx context.Context, calls []versionQuery, read 
 		spec := &m.Spec
 		var secret map[string]string
 		secretRef := ""
-		if spec.Secret != nil && *spec.Secret != "" {
-			s := secrets[*spec.Secret]
+		if s, ok := secrets[m]; ok {
 			if s.err != nil {
 				continue
 			}
-			secret, secretRef = s.data, *spec.Secret
+			secret, secretRef = s.secret.Data, s.secret.String()
 		}
 		auth, err := authorizer(spec, secret)
 		if err != nil {
 			continue
 		}
-		base := c.prometheusBase(spec, secret)
+		base := c.prometheusBase(spec)
 		if base == "" {
 			continue
 		}

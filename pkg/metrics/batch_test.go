@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/credential"
 )
 
 // splitBatch returns the queries of a batch built by batchQuery, or false when q is not one.
@@ -501,8 +502,8 @@ func TestCollectBatchGroups(t *testing.T) {
 	}
 	ms[5].MetricObj.Spec.URLTemplate = ptr(other + "/api/v1/query")
 	c := batchCollector()
-	c.Secrets = func(_ context.Context, ns, name string) (map[string][]byte, error) {
-		return map[string][]byte{"token": []byte(token)}, nil
+	c.Secrets = func(_ context.Context, ns, name string) (*credential.Secret, error) {
+		return loopbackSecret(ns, name, map[string][]byte{"token": []byte(token)}), nil
 	}
 	got := c.Collect(t.Context(), exp)
 	for key, vs := range got {

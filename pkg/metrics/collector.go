@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/credential"
 	"github.com/iter8-tools/iter8-tekton/pkg/metrics/builtin"
 )
 
@@ -29,9 +30,6 @@ type Result struct {
 	// Attempts is how many requests the query took, retries included.
 	Attempts int
 }
-
-// SecretGetter returns the data of a Kubernetes Secret.
-type SecretGetter func(ctx context.Context, namespace, name string) (map[string][]byte, error)
 
 // Backoff is the retry policy for transient errors (connection errors, HTTP 5xx, 408, 429,
 // timeouts). The delay starts at Initial and doubles up to Max; at most Attempts requests
@@ -61,9 +59,10 @@ type Collector struct {
 	// PrometheusURL is the base URL for a prometheus metric without urlTemplate.
 	PrometheusURL string
 	// Secrets reads the secrets of metrics that have one. When nil, such metrics give Error.
-	Secrets SecretGetter
-	// SecretNamespace is the namespace of a secret named without one; DefaultSecretNamespace
-	// when empty.
+	Secrets credential.Getter
+	// SecretNamespace is the namespace of a secret named without one (the Experiment's);
+	// DefaultSecretNamespace when empty. A secret named with a namespace must be in this
+	// one or in the Metric's.
 	SecretNamespace string
 	// Retry is the retry policy; DefaultBackoff when zero.
 	Retry Backoff
@@ -367,12 +366,14 @@ func (c *Collector) now() time.Time {
 var defaultClient = func() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 4 * DefaultParallelism
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: t, CheckRedirect: credential.RedirectPolicy}
 }()
 
+// httpClient returns the client requests are sent with. Whichever it is, a redirect to
+// another host carries none of the request's headers, and so none of its credentials.
 func (c *Collector) httpClient() *http.Client {
 	if c.HTTPClient != nil {
-		return c.HTTPClient
+		return credential.Client(c.HTTPClient)
 	}
 	return defaultClient
 }

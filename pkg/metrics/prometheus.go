@@ -17,17 +17,13 @@ import (
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 )
 
-// prometheusBase returns the base URL of a prometheus metric: its urlTemplate (substituted
-// from the secret, when there is one) without a trailing /api/v1/query, else the
-// collector's PrometheusURL.
-func (c *Collector) prometheusBase(spec *v2alpha1.MetricSpec, secret map[string]string) string {
+// prometheusBase returns the base URL of a prometheus metric: its urlTemplate without a
+// trailing /api/v1/query, else the collector's PrometheusURL. Neither is templated.
+func (c *Collector) prometheusBase(spec *v2alpha1.MetricSpec) string {
 	if spec.URLTemplate == nil || strings.TrimSpace(*spec.URLTemplate) == "" {
 		return strings.TrimRight(c.PrometheusURL, "/")
 	}
 	u := strings.TrimSpace(*spec.URLTemplate)
-	if secret != nil {
-		u = Substitute(u, secret, nil)
-	}
 	u = strings.TrimRight(u, "/")
 	u = strings.TrimSuffix(u, "/api/v1/query")
 	return strings.TrimRight(u, "/")
@@ -36,7 +32,7 @@ func (c *Collector) prometheusBase(spec *v2alpha1.MetricSpec, secret map[string]
 // prometheus runs an instant query at at. One sample or a scalar is a value; an empty
 // vector, NaN and ±Inf are no data; several samples, a matrix or a string are errors, since
 // the metric would otherwise silently judge one series out of many.
-func (c *Collector) prometheus(ctx context.Context, spec *v2alpha1.MetricSpec, args, secret map[string]string,
+func (c *Collector) prometheus(ctx context.Context, spec *v2alpha1.MetricSpec, args map[string]string,
 	auth func(*http.Request) error, red redactor, timeout time.Duration, at time.Time) Result {
 	tmpl, ok := param(spec, "query")
 	if !ok {
@@ -46,7 +42,7 @@ func (c *Collector) prometheus(ctx context.Context, spec *v2alpha1.MetricSpec, a
 	if err != nil {
 		return errorResult(tmpl, "param query: %v", err)
 	}
-	base := c.prometheusBase(spec, secret)
+	base := c.prometheusBase(spec)
 	if base == "" {
 		return errorResult(query, "no Prometheus URL: the metric has no urlTemplate and none is configured")
 	}

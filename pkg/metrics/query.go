@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/credential"
 )
 
 // query runs one backend query for one version, retries included. A Prometheus query is
@@ -28,13 +29,13 @@ func (c *Collector) queryWith(ctx context.Context, m *v2alpha1.Metric, args map[
 	prom := isPrometheus(spec)
 	q := c.describeQuery(spec, args, prom)
 
+	sec, err := c.metricSecret(ctx, m, timeout, secrets)
+	if err != nil {
+		return errorResult(q, "%v", err)
+	}
 	var secret map[string]string
-	if spec.Secret != nil && *spec.Secret != "" {
-		var err error
-		secret, err = secrets(ctx, *spec.Secret, timeout)
-		if err != nil {
-			return errorResult(q, "%v", err)
-		}
+	if sec != nil {
+		secret = sec.Data
 	}
 	red := newRedactor(secret)
 	auth, err := authorizer(spec, secret)
@@ -43,13 +44,75 @@ func (c *Collector) queryWith(ctx context.Context, m *v2alpha1.Metric, args map[
 	}
 	var r Result
 	if prom {
-		r = c.prometheus(ctx, spec, args, secret, auth, red, timeout, at)
+		r = c.prometheus(ctx, spec, args, auth, red, timeout, at)
 	} else {
-		r = c.rest(ctx, spec, args, secret, auth, red, timeout)
+		r = c.rest(ctx, spec, args, auth, red, timeout)
 	}
 	r.Query = q
 	r.Reason = red.redact(r.Reason)
 	return r
+}
+
+// metricSecret reads the metric's secret, if it has one, and checks that it may be sent
+// where the metric sends its queries. A secret named with a namespace must be in the
+// experiment's namespace (SecretNamespace) or in the metric's.
+func (c *Collector) metricSecret(ctx context.Context, m *v2alpha1.Metric, timeout time.Duration, secrets secretSource) (*credential.Secret, error) {
+	spec := &m.Spec
+	if spec.Secret == nil || *spec.Secret == "" {
+		return nil, nil
+	}
+	ns, name, err := credential.Resolve(*spec.Secret, c.secretNamespace(), m.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := secrets(ctx, ns, name, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSecretTarget(sec, c.endpoint(spec)); err != nil {
+		return nil, err
+	}
+	return sec, nil
+}
+
+func (c *Collector) secretNamespace() string {
+	if c.SecretNamespace != "" {
+		return c.SecretNamespace
+	}
+	return DefaultSecretNamespace
+}
+
+// endpoint is where the metric's queries go, before any parameter is added: the
+// Prometheus base URL or the REST urlTemplate.
+func (c *Collector) endpoint(spec *v2alpha1.MetricSpec) string {
+	if isPrometheus(spec) {
+		return c.prometheusBase(spec)
+	}
+	if spec.URLTemplate == nil {
+		return ""
+	}
+	return strings.TrimSpace(*spec.URLTemplate)
+}
+
+// checkSecretTarget says whether the secret may be sent to endpoint. A urlTemplate that
+// names a key of the secret was written for iter8, which substituted secrets into URLs;
+// its error says that they are not any more, naming the key and never the value.
+func checkSecretTarget(sec *credential.Secret, endpoint string) error {
+	keys := make([]string, 0, len(sec.Data))
+	for k := range sec.Data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if strings.Contains(endpoint, "$"+k) || strings.Contains(endpoint, "${"+k+"}") {
+			return fmt.Errorf("urlTemplate refers to key %q of secret %s: a secret's values are sent only in authentication (authType, headerTemplates), never in a URL", k, sec)
+		}
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("secret %s: the metric's URL is not an http(s) URL", sec)
+	}
+	return sec.CheckURL(u)
 }
 
 // isPrometheus reports whether the metric is queried through the Prometheus HTTP API
@@ -114,9 +177,9 @@ func params(spec *v2alpha1.MetricSpec, args map[string]string) url.Values {
 	return v
 }
 
-// secretSource reads a metric's secret, name or namespace/name, within timeout. The map it
-// returns is shared and never changed.
-type secretSource func(ctx context.Context, ref string, timeout time.Duration) (map[string]string, error)
+// secretSource reads the secret namespace/name within timeout. The secret it returns is
+// shared and never changed.
+type secretSource func(ctx context.Context, namespace, name string, timeout time.Duration) (*credential.Secret, error)
 
 // secretMemo reads each secret once for the queries of one Collect: every version of a
 // metric with a secret, and every metric that names the same secret, would otherwise read
@@ -131,8 +194,8 @@ type secretMemo struct {
 type secretEntry struct {
 	// mu is held during a read, so that concurrent queries wait for it instead of reading
 	// the same secret at the same time.
-	mu   sync.Mutex
-	data map[string]string
+	mu     sync.Mutex
+	secret *credential.Secret
 }
 
 func newSecretMemo(read secretSource) *secretMemo {
@@ -140,7 +203,8 @@ func newSecretMemo(read secretSource) *secretMemo {
 }
 
 // secret is a secretSource.
-func (m *secretMemo) secret(ctx context.Context, ref string, timeout time.Duration) (map[string]string, error) {
+func (m *secretMemo) secret(ctx context.Context, namespace, name string, timeout time.Duration) (*credential.Secret, error) {
+	ref := namespace + "/" + name
 	m.mu.Lock()
 	e, ok := m.refs[ref]
 	if !ok {
@@ -150,40 +214,29 @@ func (m *secretMemo) secret(ctx context.Context, ref string, timeout time.Durati
 	m.mu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.data != nil {
-		return e.data, nil
+	if e.secret != nil {
+		return e.secret, nil
 	}
-	data, err := m.read(ctx, ref, timeout)
+	s, err := m.read(ctx, namespace, name, timeout)
 	if err != nil {
 		return nil, err
 	}
-	e.data = data
-	return data, nil
+	e.secret = s
+	return s, nil
 }
 
-// secret reads the metric's secret: name, or namespace/name.
-func (c *Collector) secret(ctx context.Context, ref string, timeout time.Duration) (map[string]string, error) {
-	ns, name, ok := strings.Cut(ref, "/")
-	if !ok {
-		ns, name = c.SecretNamespace, ref
-		if ns == "" {
-			ns = DefaultSecretNamespace
-		}
-	}
+// secret reads the secret namespace/name.
+func (c *Collector) secret(ctx context.Context, namespace, name string, timeout time.Duration) (*credential.Secret, error) {
 	if c.Secrets == nil {
-		return nil, fmt.Errorf("secret %s/%s: no secret reader configured", ns, name)
+		return nil, fmt.Errorf("secret %s/%s: no secret reader configured", namespace, name)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	data, err := c.Secrets(ctx, ns, name)
+	s, err := c.Secrets(ctx, namespace, name)
 	if err != nil {
-		return nil, fmt.Errorf("reading secret %s/%s: %w", ns, name, err)
+		return nil, fmt.Errorf("reading secret %s/%s: %w", namespace, name, err)
 	}
-	out := make(map[string]string, len(data))
-	for k, v := range data {
-		out[k] = string(v)
-	}
-	return out, nil
+	return s, nil
 }
 
 // authorizer returns what authenticates a request: Basic (username and password from the

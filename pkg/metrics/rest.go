@@ -25,7 +25,7 @@ const maxResponseBytes = 16 << 20
 
 // rest queries a generic REST backend: GET or POST to the urlTemplate with the templated
 // params and body, then the first output of the jq expression is the value.
-func (c *Collector) rest(ctx context.Context, spec *v2alpha1.MetricSpec, args, secret map[string]string,
+func (c *Collector) rest(ctx context.Context, spec *v2alpha1.MetricSpec, args map[string]string,
 	auth func(*http.Request) error, red redactor, timeout time.Duration) Result {
 	if spec.URLTemplate == nil || strings.TrimSpace(*spec.URLTemplate) == "" {
 		return errorResult("", "the metric has no urlTemplate")
@@ -37,13 +37,8 @@ func (c *Collector) rest(ctx context.Context, spec *v2alpha1.MetricSpec, args, s
 	if err != nil {
 		return errorResult("", "%v", err)
 	}
-	raw := strings.TrimSpace(*spec.URLTemplate)
-	if secret != nil {
-		raw = Substitute(raw, secret, nil)
-	}
-	u, err := url.Parse(raw)
+	u, err := url.Parse(strings.TrimSpace(*spec.URLTemplate))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		// url.Parse's error quotes the URL, which may hold a secret.
 		return errorResult("", "urlTemplate is not an http(s) URL")
 	}
 	q := u.Query()

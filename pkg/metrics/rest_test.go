@@ -17,23 +17,35 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/credential"
 )
 
 func ptr[T any](v T) *T { return &v }
 
-// testCollector retries quickly so that the tests stay fast.
+// testCollector retries quickly so that the tests stay fast. Its secrets may be sent to
+// the loopback servers of the tests.
 func testCollector(secrets map[string]map[string][]byte) *Collector {
 	c := &Collector{Retry: Backoff{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, Attempts: 3}}
 	if secrets != nil {
-		c.Secrets = func(_ context.Context, ns, name string) (map[string][]byte, error) {
+		c.Secrets = func(_ context.Context, ns, name string) (*credential.Secret, error) {
 			s, ok := secrets[ns+"/"+name]
 			if !ok {
 				return nil, fmt.Errorf("secrets %q not found", name)
 			}
-			return s, nil
+			return loopbackSecret(ns, name, s), nil
 		}
 	}
 	return c
+}
+
+// loopbackSecret is a Secret that may be sent to 127.0.0.1, where the tests' servers are.
+func loopbackSecret(ns, name string, data map[string][]byte) *credential.Secret {
+	s := &credential.Secret{Namespace: ns, Name: name, Data: map[string]string{},
+		Annotations: map[string]string{credential.AllowedHostsAnnotation: "127.0.0.1"}}
+	for k, v := range data {
+		s.Data[k] = string(v)
+	}
+	return s
 }
 
 func restMetric(url string, mod func(*v2alpha1.MetricSpec)) *v2alpha1.Metric {
@@ -82,9 +94,9 @@ var ignoreQuery = cmpopts.IgnoreFields(Result{}, "Query")
 
 func TestRESTSuccess(t *testing.T) {
 	secrets := map[string]map[string][]byte{
-		"iter8-system/basic": {"username": []byte("alice"), "password": []byte("pw")},
-		"ns/bearer":          {"token": []byte("tok")},
-		"iter8-system/key":   {"key": []byte("k-123"), "path": []byte("api")},
+		"iter8-system/basic":  {"username": []byte("alice"), "password": []byte("pw")},
+		"iter8-system/bearer": {"token": []byte("tok")},
+		"iter8-system/key":    {"key": []byte("k-123"), "path": []byte("api")},
 	}
 	tests := []struct {
 		name    string
@@ -117,21 +129,21 @@ func TestRESTSuccess(t *testing.T) {
 		want:    Result{State: v2alpha1.MetricStateValue, Value: 1, Attempts: 1},
 		wantReq: request{Method: "GET", Path: "/", Query: "rev=sample-app-v1 t=60", Auth: "Basic YWxpY2U6cHc="},
 	}, {
-		name: "Bearer auth with a namespaced secret",
+		name: "Bearer auth with a secret in the experiment's namespace",
 		mod: func(s *v2alpha1.MetricSpec) {
 			s.AuthType = ptr(v2alpha1.AuthTypeBearer)
-			s.Secret = ptr("ns/bearer")
+			s.Secret = ptr("iter8-system/bearer")
 		},
 		respond: ok(`{"value": 2}`),
 		want:    Result{State: v2alpha1.MetricStateValue, Value: 2, Attempts: 1},
 		wantReq: request{Method: "GET", Path: "/", Query: "rev=sample-app-v1 t=60", Auth: "Bearer tok"},
 	}, {
-		name: "APIKey: header and URL templated from the secret",
+		name: "APIKey: header templated from the secret",
 		mod: func(s *v2alpha1.MetricSpec) {
 			s.AuthType = ptr(v2alpha1.AuthTypeAPIKey)
 			s.Secret = ptr("key")
 			s.HeaderTemplates = []v2alpha1.NamedValue{{Name: "X-Key", Value: "$key"}}
-			s.URLTemplate = ptr(*s.URLTemplate + "/$path/v1")
+			s.URLTemplate = ptr(*s.URLTemplate + "/api/v1")
 		},
 		respond: ok(`{"value": 3}`),
 		want:    Result{State: v2alpha1.MetricStateValue, Value: 3, Attempts: 1},
@@ -372,10 +384,10 @@ func TestSecretsNeverInResults(t *testing.T) {
 	}
 	bad, good := echo(500), echo(200)
 	cases := map[string]*v2alpha1.Metric{
-		"bearer echoed in an HTTP error": restMetric(bad.URL+"/$path", func(s *v2alpha1.MetricSpec) {
+		"bearer echoed in an HTTP error": restMetric(bad.URL+"/x", func(s *v2alpha1.MetricSpec) {
 			s.AuthType, s.Secret = ptr(v2alpha1.AuthTypeBearer), ptr("s")
 		}),
-		"basic echoed as a non-number": restMetric(good.URL+"/$path", func(s *v2alpha1.MetricSpec) {
+		"basic echoed as a non-number": restMetric(good.URL+"/x", func(s *v2alpha1.MetricSpec) {
 			s.AuthType, s.Secret = ptr(v2alpha1.AuthTypeBasic), ptr("s")
 		}),
 		"api key echoed": restMetric(good.URL+"/x", func(s *v2alpha1.MetricSpec) {

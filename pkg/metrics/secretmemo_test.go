@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/credential"
 )
 
 // countingSecrets serves secrets by name and counts the reads; the first read of each
@@ -22,14 +23,14 @@ type countingSecrets struct {
 	reads     map[string]int
 }
 
-func (s *countingSecrets) get(_ context.Context, ns, name string) (map[string][]byte, error) {
+func (s *countingSecrets) get(_ context.Context, ns, name string) (*credential.Secret, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reads[name]++
 	if s.failFirst[name] && s.reads[name] == 1 {
 		return nil, errors.New("the API server is overloaded")
 	}
-	return map[string][]byte{"token": []byte("t-" + name)}, nil
+	return loopbackSecret(ns, name, map[string][]byte{"token": []byte("t-" + name)}), nil
 }
 
 // TestCollectReadsEachSecretOnce: one Collect reads each secret once for every version of

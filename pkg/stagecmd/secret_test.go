@@ -8,12 +8,14 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/credential"
 )
 
 func secretObject(name string, data map[string]any) *unstructured.Unstructured {
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "v1", "kind": "Secret",
-		"metadata": map[string]any{"name": name, "namespace": "ns"},
+		"metadata": map[string]any{"name": name, "namespace": "ns", "annotations": map[string]any{credential.AllowedHostsAnnotation: "prometheus.monitoring"}},
 		"data":     data,
 	}}
 }
@@ -25,7 +27,9 @@ func TestReadSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][]byte{"username": []byte("admin"), "token": []byte("s3cr3t"), "empty": {}}
+	want := &credential.Secret{Namespace: "ns", Name: "auth",
+		Data:        map[string]string{"username": "admin", "token": "s3cr3t", "empty": ""},
+		Annotations: map[string]string{credential.AllowedHostsAnnotation: "prometheus.monitoring"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("readSecret (-want +got):\n%s", diff)
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/iter8-tools/iter8-tekton/pkg/actions"
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/credential"
 	"github.com/iter8-tools/iter8-tekton/pkg/experiment"
 	"github.com/iter8-tools/iter8-tekton/pkg/kindmap"
 	"github.com/iter8-tools/iter8-tekton/pkg/metrics"
@@ -311,7 +312,7 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 	}
 	// One mapper for the actions and the weights: what one reads, the other need not.
 	tc := &traffic.Client{Dynamic: dyn, Mapper: mapper}
-	secrets := func(ctx context.Context, namespace, name string) (map[string][]byte, error) {
+	secrets := func(ctx context.Context, namespace, name string) (*credential.Secret, error) {
 		return readSecret(ctx, dyn, namespace, name)
 	}
 	collector := &metrics.Collector{PrometheusURL: o.prometheusURL, Secrets: secrets, SecretNamespace: ns}
@@ -352,8 +353,9 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 
 var secretsResource = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 
-// readSecret returns the decoded data of a Secret.
-func readSecret(ctx context.Context, dyn dynamic.Interface, namespace, name string) (map[string][]byte, error) {
+// readSecret reads a Secret: its decoded data, and its annotations, which say where the
+// data may be sent.
+func readSecret(ctx context.Context, dyn dynamic.Interface, namespace, name string) (*credential.Secret, error) {
 	u, err := dyn.Resource(secretsResource).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("reading secret %s/%s: %w", namespace, name, err)
@@ -362,13 +364,13 @@ func readSecret(ctx context.Context, dyn dynamic.Interface, namespace, name stri
 	if err != nil {
 		return nil, fmt.Errorf("reading secret %s/%s: %w", namespace, name, err)
 	}
-	out := make(map[string][]byte, len(data))
+	out := &credential.Secret{Namespace: namespace, Name: name, Data: make(map[string]string, len(data)), Annotations: u.GetAnnotations()}
 	for k, v := range data {
 		b, err := base64.StdEncoding.DecodeString(v)
 		if err != nil {
 			return nil, fmt.Errorf("reading secret %s/%s: key %s: %w", namespace, name, k, err)
 		}
-		out[k] = b
+		out.Data[k] = string(b)
 	}
 	return out, nil
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/iter8-tools/iter8-tekton/pkg/actions"
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/credential"
 )
 
 // The hostile secret values: each looks like PromQL, JSON, a URL, a shell command and a
@@ -79,11 +80,22 @@ func (s *echoServer) authorizations() []string {
 func TestSecuritySecretsNeverLeak(t *testing.T) {
 	e := cluster(t)
 	ns := namespace(t, e)
+	// The stages may send it to the loopback servers of the test, and nowhere else.
 	if _, err := e.kube.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "creds"},
+		ObjectMeta: metav1.ObjectMeta{Name: "creds", Annotations: map[string]string{credential.AllowedHostsAnnotation: "127.0.0.1"}},
 		Data: map[string][]byte{
 			"token": []byte(hostileToken), "username": []byte(hostileUser), "password": []byte(hostilePassword),
 		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A Secret of another namespace, which the stages could read, and which may be sent to
+	// the test's servers: a Metric of this namespace must not use it.
+	other := namespace(t, e)
+	if _, err := e.kube.CoreV1().Secrets(other).Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "admin-creds", Annotations: map[string]string{credential.AllowedHostsAnnotation: "127.0.0.1"}},
+		Data:       map[string][]byte{"token": []byte(hostileToken)},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -125,10 +137,20 @@ func TestSecuritySecretsNeverLeak(t *testing.T) {
   jqExpression: .value
   params: [{name: v, value: $name}]
 `),
-		// The secret in a header template and in the URL, as iter8 allows for APIKey.
+		// The secret in a header template, as iter8 allows for APIKey.
 		metric("apikey-echo", `  authType: APIKey
-  urlTemplate: `+echoURL+`/query/${password}
+  urlTemplate: `+echoURL+`/query
   headerTemplates: [{name: X-Api-Key, value: '${token}'}]
+  jqExpression: .value
+`),
+		// A Secret of another namespace: refused, not read.
+		strings.Replace(metric("other-ns", `  authType: Bearer
+  urlTemplate: `+echoURL+`/query
+  jqExpression: .value
+`), "secret: creds", "secret: "+other+"/admin-creds", 1),
+		// The secret in the URL, as iter8 allowed: refused, nothing sent.
+		metric("url-secret", `  authType: APIKey
+  urlTemplate: `+echoURL+`/query/${password}
   jqExpression: .value
 `),
 	} {
@@ -150,9 +172,6 @@ spec:
           url: `+notifyURL+`/hook
           authType: Basic
           secret: creds
-          headers:
-          - name: X-Api-Key
-            value: '@<.secret.token>@'
           ignoreFailure: false
   criteria:
     # The echo metrics are measured, not judged: an objective whose metric cannot be read
@@ -160,7 +179,7 @@ spec:
     # action, so the notification would never be sent.
     objectives:
     - {metric: bearer-ok, upperLimit: 50}
-    indicators: [bearer-echo, basic-echo, apikey-echo]
+    indicators: [bearer-echo, basic-echo, apikey-echo, url-secret, other-ns]
   duration:
     intervalSeconds: 1
     iterationsPerLoop: 2
@@ -192,6 +211,18 @@ spec:
 	// The finish action failed, and says so, without the echo's credentials.
 	if c := exp.Status.Condition(v2alpha1.ConditionFailed); c == nil || c.Status != corev1.ConditionTrue || c.Message == nil || !strings.Contains(*c.Message, "finish actions failed") {
 		t.Errorf("Failed condition %s, want the finish action's failure", mustJSON(c))
+	}
+
+	if d := metricData(exp, "url-secret")["v1"]; d.State != v2alpha1.MetricStateError || !strings.Contains(d.Reason, `urlTemplate refers to key "password" of secret `+ns+`/creds`) {
+		t.Errorf("url-secret: %s %q, want the error that secrets never go into URLs", d.State, d.Reason)
+	}
+	if d := metricData(exp, "other-ns")["v1"]; d.State != v2alpha1.MetricStateError || !strings.Contains(d.Reason, "secrets are read only from namespace "+ns+", not "+other) {
+		t.Errorf("other-ns: %s %q, want the error that secrets of other namespaces are not read", d.State, d.Reason)
+	}
+	for _, name := range []string{"url-secret", "other-ns"} {
+		if d := metricData(exp, name)["v1"]; d.Attempts != 0 {
+			t.Errorf("%s made %d requests, want none", name, d.Attempts)
+		}
 	}
 
 	scanForSecrets(t, e, ns, "secret", r)
@@ -234,7 +265,7 @@ func TestSecurityNotificationEchoCut(t *testing.T) {
 	e := cluster(t)
 	ns := namespace(t, e)
 	if _, err := e.kube.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "creds"},
+		ObjectMeta: metav1.ObjectMeta{Name: "creds", Annotations: map[string]string{credential.AllowedHostsAnnotation: "127.0.0.1"}},
 		Data:       map[string][]byte{"username": []byte(hostileUser), "password": []byte(hostilePassword)},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

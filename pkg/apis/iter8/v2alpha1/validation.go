@@ -92,7 +92,7 @@ func (s *ExperimentSpec) validateVersionInfo(checkWeightRefs bool) *apis.FieldEr
 			// DNS-1123 label (what Kubernetes names revisions and services by) a name can
 			// never become a flag ("--output=/some/file"), a PromQL expression or a
 			// terminal escape, and it fits Tekton's results.
-			errs = errs.Also(apis.ErrInvalidValue(boundedValue(v.Name), path+".name", "a version name is a DNS-1123 label: "+strings.Join(msgs, "; ")))
+			errs = errs.Also(apis.ErrInvalidValue(BoundedValue(v.Name), path+".name", "a version name is a DNS-1123 label: "+strings.Join(msgs, "; ")))
 		} else if first, dup := seen[v.Name]; dup {
 			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("duplicate version name %q (also %s)", v.Name, first), path+".name"))
 		} else {
@@ -104,13 +104,13 @@ func (s *ExperimentSpec) validateVersionInfo(checkWeightRefs bool) *apis.FieldEr
 			if nv.Name == "" {
 				errs = errs.Also(apis.ErrMissingField(p))
 			} else if !variableName.MatchString(nv.Name) {
-				errs = errs.Also(apis.ErrInvalidValue(boundedValue(nv.Name), p, "a variable name is a letter or '_' followed by up to 62 letters, digits or '_', as $name in a template"))
+				errs = errs.Also(apis.ErrInvalidValue(BoundedValue(nv.Name), p, "a variable name is a letter or '_' followed by up to 62 letters, digits or '_', as $name in a template"))
 			} else if vars[nv.Name] {
 				errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("duplicate variable %q", nv.Name), p))
 			}
 			vars[nv.Name] = true
 			if len(nv.Value) > maxVariableValue {
-				errs = errs.Also(apis.ErrInvalidValue(boundedValue(nv.Value), fmt.Sprintf("%s.variables[%d].value", path, i), fmt.Sprintf("a variable value has at most %d bytes, got %d", maxVariableValue, len(nv.Value))))
+				errs = errs.Also(apis.ErrInvalidValue(BoundedValue(nv.Value), fmt.Sprintf("%s.variables[%d].value", path, i), fmt.Sprintf("a variable value has at most %d bytes, got %d", maxVariableValue, len(nv.Value))))
 			}
 		}
 		if r := v.WeightObjRef; r != nil {
@@ -402,9 +402,9 @@ var variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 // and URLs, and the status and Tekton results have limits of their own.
 const maxVariableValue = 1024
 
-// boundedValue is value as an error may quote it: at most 64 bytes of it, so that an error
+// BoundedValue is value as an error may quote it: at most 64 bytes of it, so that an error
 // about a 1 MB value is not itself 1 MB.
-func boundedValue(value string) string {
+func BoundedValue(value string) string {
 	const max = 64
 	if len(value) <= max {
 		return value
