@@ -17,9 +17,10 @@
 //     {{ .<variable> }}) rendered with the version recommended for promotion, unless
 //     disableInterpolation is true; cmd is never templated.
 //   - notification/http sends the experiment's summary, or a body templated with @< >@
-//     (.this is the experiment, .summary the summary, .secret the Secret's data), to a URL,
-//     with Basic, Bearer or APIKey auth from a Secret. Secret values are scrubbed from its
-//     errors and logs.
+//     (.this is the experiment, .summary the summary), to a URL, with Basic, Bearer or
+//     APIKey auth from a Secret of the experiment's namespace that lists the URL's host
+//     (package credential). Only the headers of APIKey see .secret. Secret values are
+//     scrubbed from its errors and logs.
 //   - metrics/collect sends load to the versions' URLs through Env.Collect.
 //   - run: is a command line, templated like common/exec's args.
 //
