@@ -123,8 +123,9 @@ type MetricSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	MaxConsecutiveMissing *int32 `json:"maxConsecutiveMissing,omitempty"`
-	// TimeoutSeconds bounds one query, retries included. Defaults to 5.
+	// TimeoutSeconds bounds one query, retries included. Defaults to 5, at most 240.
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=240
 	// +optional
 	TimeoutSeconds *int32 `json:"timeoutSeconds,omitempty"`
 }

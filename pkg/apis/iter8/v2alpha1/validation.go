@@ -8,6 +8,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"knative.dev/pkg/apis"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/credential"
 )
 
 // KnownTasks are the task library's tasks (pkg/actions implements each).
@@ -235,6 +237,11 @@ const (
 	MaxIntervalSeconds = 86400
 )
 
+// MaxMetricTimeoutSeconds bounds one query, retries included: twice Prometheus' own
+// default query timeout, and short enough that a hanging backend cannot hold a stage for
+// longer than a person would wait for it.
+const MaxMetricTimeoutSeconds = 240
+
 func (c *Criteria) validate(pattern TestingPatternType) *apis.FieldError {
 	var errs *apis.FieldError
 	ref := func(r, path string) {
@@ -349,6 +356,11 @@ func (m *MetricSpec) validate() *apis.FieldError {
 			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("authType %s needs a secret", *a), "secret"))
 		}
 	}
+	if s := m.Secret; s != nil && *s != "" {
+		if _, _, err := credential.ParseRef(*s); err != nil {
+			errs = errs.Also(apis.ErrInvalidValue(BoundedValue(*s), "secret", "a secret is name or namespace/name, Kubernetes names"))
+		}
+	}
 	if me := m.Method; me != nil && *me != GETMethodType && *me != POSTMethodType {
 		errs = errs.Also(apis.ErrInvalidValue(*me, "method", "must be GET or POST"))
 	}
@@ -362,8 +374,8 @@ func (m *MetricSpec) validate() *apis.FieldError {
 	if v := m.MaxConsecutiveMissing; v != nil && *v < 1 {
 		errs = errs.Also(apis.ErrInvalidValue(*v, "maxConsecutiveMissing", "must be at least 1"))
 	}
-	if v := m.TimeoutSeconds; v != nil && *v < 1 {
-		errs = errs.Also(apis.ErrInvalidValue(*v, "timeoutSeconds", "must be at least 1"))
+	if v := m.TimeoutSeconds; v != nil && (*v < 1 || *v > MaxMetricTimeoutSeconds) {
+		errs = errs.Also(apis.ErrInvalidValue(*v, "timeoutSeconds", fmt.Sprintf("must be between 1 and %d", MaxMetricTimeoutSeconds)))
 	}
 	names := map[string]bool{}
 	for i, nv := range m.Params {

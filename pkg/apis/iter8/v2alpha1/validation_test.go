@@ -136,6 +136,12 @@ func TestValidateMetric(t *testing.T) {
 		{"bad type", "{provider: prometheus, type: Histogram}", []string{"spec.type"}},
 		{"bad policy", "{provider: prometheus, onMissingValue: Guess}", []string{"spec.onMissingValue"}},
 		{"duplicate params", "{provider: prometheus, params: [{name: q, value: a}, {name: q, value: b}]}", []string{"spec.params[1].name"}},
+		{"timeout of a day", "{provider: prometheus, timeoutSeconds: 86400}", []string{"spec.timeoutSeconds"}},
+		{"timeout at the bound", "{provider: prometheus, timeoutSeconds: 240}", nil},
+		{"timeout of 0", "{provider: prometheus, timeoutSeconds: 0}", []string{"spec.timeoutSeconds"}},
+		{"secret of three parts", "{provider: prometheus, authType: Bearer, secret: a/b/c}", []string{"spec.secret"}},
+		{"secret with a bad name", "{provider: prometheus, authType: Bearer, secret: ns/Bad_Name}", []string{"spec.secret"}},
+		{"secret with a bad namespace", "{provider: prometheus, authType: Bearer, secret: ../creds}", []string{"spec.secret"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			docs, err := DecodeDocuments(strings.NewReader("apiVersion: iter8.tools/v2alpha2\nkind: Metric\nmetadata: {name: m}\nspec: " + tc.spec + "\n"))
