@@ -248,13 +248,13 @@ func TestNotificationHTTPErrors(t *testing.T) {
 		status: http.StatusUnauthorized,
 		echo:   true,
 		with:   `{authType: APIKey, secret: echo, headers: [{name: X-Key, value: "@< .secret.apikey >@"}, {name: Authorization, value: "Bearer @< .secret.token >@"}]}`,
-		want:   "finish action, task 0 (notification/http): POST URL/hook: HTTP 401 Unauthorized: {",
+		want:   "finish action, task 0 (notification/http): POST URL/hook: HTTP 401 Unauthorized: a text/plain response of 227 bytes (not recorded)",
 	}, {
 		name:   "server echoes basic auth",
 		status: http.StatusForbidden,
 		echo:   true,
 		with:   `{authType: Basic, secret: echo}`,
-		want:   "finish action, task 0 (notification/http): POST URL/hook: HTTP 403 Forbidden: {",
+		want:   "finish action, task 0 (notification/http): POST URL/hook: HTTP 403 Forbidden: a text/plain response of 173 bytes (not recorded)",
 	}, {
 		name: "secret key missing",
 		with: `{authType: Bearer, secret: no-token}`,
@@ -296,9 +296,6 @@ func TestNotificationHTTPErrors(t *testing.T) {
 			want := strings.ReplaceAll(tc.want, "URL", rec.srv.URL)
 			if err == nil || !strings.HasPrefix(err.Error(), want) {
 				t.Fatalf("Run error:\n%v\nwant it to start with:\n%s", err, want)
-			}
-			if tc.echo && len(rec.requests()) == 1 && !strings.Contains(err.Error(), "[redacted]") {
-				t.Errorf("the echoed secret is not redacted: %v", err)
 			}
 			for _, s := range []string{err.Error(), out.String()} {
 				if strings.Contains(s, "s3cr3t") || strings.Contains(s, "tok-") {

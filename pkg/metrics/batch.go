@@ -272,7 +272,7 @@ func (c *Collector) batch(ctx context.Context, t promTarget, queries []string, a
 		sc := &statusClient{Client: client, auth: t.auth}
 		v, warnings, err := promv1.NewAPI(sc).Query(ctx, text, at)
 		if err != nil {
-			reason, transient := prometheusError(ctx, err, sc.code, t.red)
+			reason, transient := prometheusError(ctx, err, sc, t.red)
 			// A permanent answer is about one of the queries, which alone tell which.
 			fallback = !transient && ctx.Err() == nil
 			return errorResult("", "%s", reason), transient

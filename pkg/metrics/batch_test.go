@@ -339,7 +339,7 @@ func TestCollectBatchFailures(t *testing.T) {
 	}{{
 		name:     "503 every time: retried, then every member has the error",
 		fault:    writeStatus(http.StatusServiceUnavailable, "upstream connect error"),
-		want:     Result{State: v2alpha1.MetricStateError, Reason: "HTTP 503: upstream connect error (after 3 attempts)", Attempts: 3},
+		want:     Result{State: v2alpha1.MetricStateError, Reason: "HTTP 503 Service Unavailable: an application/json response of 22 bytes (not recorded) (after 3 attempts)", Attempts: 3},
 		requests: 3,
 	}, {
 		name:     "Prometheus' own 500",
@@ -383,7 +383,7 @@ func TestCollectBatchFailures(t *testing.T) {
 			_, _ = io.WriteString(w, `{"status":"success","data":`)
 			return true
 		},
-		reason:   "prometheus bad_response: ",
+		reason:   "unexpected response: an application/json response of 27 bytes (not recorded)",
 		want:     Result{State: v2alpha1.MetricStateError, Attempts: 1},
 		requests: 1 + 4,
 	}}
@@ -512,7 +512,7 @@ func TestCollectBatchGroups(t *testing.T) {
 			if key == "m3" || key == "m4" {
 				// The echo fails the batch with a transient error every member shares.
 				want = v2alpha1.MetricStateError
-				if wantReason := "HTTP 500: (response withheld: the metric uses a secret) (after 3 attempts)"; r.Reason != wantReason {
+				if wantReason := "HTTP 500 Internal Server Error: an application/json response of 27 bytes (not recorded) (after 3 attempts)"; r.Reason != wantReason {
 					t.Errorf("%s/%s: reason %q, want %q", key, v, r.Reason, wantReason)
 				}
 			}

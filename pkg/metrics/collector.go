@@ -366,16 +366,23 @@ func (c *Collector) now() time.Time {
 var defaultClient = func() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 4 * DefaultParallelism
-	return &http.Client{Transport: t, CheckRedirect: credential.RedirectPolicy}
+	return &http.Client{Transport: limitedTransport{t}, CheckRedirect: credential.RedirectPolicy}
 }()
 
 // httpClient returns the client requests are sent with. Whichever it is, a redirect to
-// another host carries none of the request's headers, and so none of its credentials.
+// another host carries none of the request's headers, and so none of its credentials, and
+// no more than maxResponseBytes of an answer are read.
 func (c *Collector) httpClient() *http.Client {
-	if c.HTTPClient != nil {
-		return credential.Client(c.HTTPClient)
+	if c.HTTPClient == nil {
+		return defaultClient
 	}
-	return defaultClient
+	hc := credential.Client(c.HTTPClient)
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	hc.Transport = limitedTransport{rt}
+	return hc
 }
 
 func (c *Collector) backoff() Backoff {

@@ -55,7 +55,7 @@ func (c *Collector) prometheus(ctx context.Context, spec *v2alpha1.MetricSpec, a
 		sc := &statusClient{Client: client, auth: auth}
 		v, warnings, err := promv1.NewAPI(sc).Query(ctx, query, at)
 		if err != nil {
-			reason, transient := prometheusError(ctx, err, sc.code, red)
+			reason, transient := prometheusError(ctx, err, sc, red)
 			return errorResult(query, "%s", reason), transient
 		}
 		r := withWarnings(promValue(v), warnings)
@@ -110,32 +110,38 @@ func number(f float64) Result {
 	return Result{State: v2alpha1.MetricStateValue, Value: f}
 }
 
-// prometheusError describes a failed query and says whether to retry it.
-func prometheusError(ctx context.Context, err error, code int, red redactor) (string, bool) {
+// prometheusError describes a failed query and says whether to retry it. Of what the
+// server answered, only Prometheus' own error message (the error of an answer shaped
+// {"status": "error", "errorType": ..., "error": ...}) is quoted: any other content, such as
+// the page of a server that is not Prometheus, is described by its status, type and size,
+// so that a metric cannot copy what some host serves into the Experiment's status.
+func prometheusError(ctx context.Context, err error, sc *statusClient, red redactor) (string, bool) {
+	if errors.Is(err, errResponseTooLarge) {
+		return fmt.Sprintf("the response is larger than %d bytes", maxResponseBytes), false
+	}
+	code := sc.code
 	var pe *promv1.Error
 	if errors.As(err, &pe) {
-		msg := pe.Msg
 		if code >= 400 {
-			detail := strings.TrimSpace(pe.Detail)
-			var body struct {
-				Error string `json:"error"`
+			if msg, ok := prometheusMessage(pe, sc.body); ok {
+				return fmt.Sprintf("HTTP %d: %s", code, red.content(msg, 200)), transientStatus(code)
 			}
-			if json.Unmarshal([]byte(detail), &body) == nil && body.Error != "" {
-				// Prometheus' own error answer, whatever the status.
-				detail = body.Error
-			}
-			if detail == "" {
-				detail = msg
-			}
-			return fmt.Sprintf("HTTP %d: %s", code, red.content(detail, 200)), transientStatus(code)
+			return fmt.Sprintf("HTTP %s: %s", responseStatus(sc.resp), responseShape(sc.resp, sc.body)), transientStatus(code)
 		}
 		switch pe.Type {
 		case promv1.ErrTimeout, promv1.ErrServer:
-			return fmt.Sprintf("prometheus %s: %s", pe.Type, msg), true
+			return fmt.Sprintf("prometheus %s: %s", pe.Type, red.content(pe.Msg, 200)), true
 		case promv1.ErrCanceled:
-			return fmt.Sprintf("prometheus %s: %s", pe.Type, msg), ctx.Err() == nil
+			return fmt.Sprintf("prometheus %s: %s", pe.Type, pe.Msg), ctx.Err() == nil
+		case promv1.ErrBadResponse:
+			if ctx.Err() == nil && sc.resp != nil {
+				return "unexpected response: " + responseShape(sc.resp, sc.body), false
+			}
 		}
-		return fmt.Sprintf("prometheus %s: %s", pe.Type, truncate(msg, 200)), false
+		if msg, ok := prometheusMessage(pe, sc.body); ok {
+			return fmt.Sprintf("prometheus %s: %s", pe.Type, red.content(msg, 200)), false
+		}
+		return fmt.Sprintf("prometheus %s", pe.Type), false
 	}
 	if ctx.Err() != nil {
 		return ctx.Err().Error(), false
@@ -144,15 +150,30 @@ func prometheusError(ctx context.Context, err error, code int, red redactor) (st
 		// No response at all: a connection error.
 		return transportReason(err), true
 	}
-	return "bad response: " + red.content(err.Error(), 200), false
+	return "unexpected response: " + responseShape(sc.resp, sc.body), false
 }
 
-// statusClient authenticates the requests of the Prometheus client and remembers the
-// HTTP status of the last response, which the client's errors do not always carry.
+// prometheusMessage returns the error message of an answer in Prometheus' error shape.
+func prometheusMessage(pe *promv1.Error, body []byte) (string, bool) {
+	var answer struct {
+		Status    string `json:"status"`
+		ErrorType string `json:"errorType"`
+		Error     string `json:"error"`
+	}
+	if json.Unmarshal(body, &answer) != nil || answer.Status != "error" || answer.ErrorType == "" || answer.Error == "" {
+		return "", false
+	}
+	return answer.Error, true
+}
+
+// statusClient authenticates the requests of the Prometheus client and remembers the last
+// response and its body, which the client's errors do not always carry.
 type statusClient struct {
 	promapi.Client
 	auth func(*http.Request) error
 	code int
+	resp *http.Response
+	body []byte
 }
 
 func (s *statusClient) Do(ctx context.Context, req *http.Request) (*http.Response, []byte, error) {
@@ -163,7 +184,7 @@ func (s *statusClient) Do(ctx context.Context, req *http.Request) (*http.Respons
 	}
 	resp, body, err := s.Client.Do(ctx, req)
 	if resp != nil {
-		s.code = resp.StatusCode
+		s.code, s.resp, s.body = resp.StatusCode, resp, body
 	}
 	return resp, body, err
 }

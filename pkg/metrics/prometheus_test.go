@@ -98,7 +98,7 @@ func TestPrometheusResults(t *testing.T) {
 		{name: "matrix", status: 200, bodies: []string{`{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1700000000,"1"]]}]}}`},
 			want: Result{State: v2alpha1.MetricStateError, Reason: "result of type matrix, expected a vector or a scalar", Attempts: 1}, queries: 1},
 		{name: "string", status: 200, bodies: []string{`{"status":"success","data":{"resultType":"string","result":[1700000000,"x"]}}`},
-			reason: "bad response: ", want: Result{State: v2alpha1.MetricStateError, Attempts: 1}, queries: 1},
+			reason: "unexpected response: an application/json response of 77 bytes (not recorded)", want: Result{State: v2alpha1.MetricStateError, Attempts: 1}, queries: 1},
 		{name: "NaN", status: 200, bodies: []string{vector("NaN")},
 			want: Result{State: v2alpha1.MetricStateNoData, Reason: "NaN", Attempts: 1}, queries: 1},
 		{name: "+Inf", status: 200, bodies: []string{vector("+Inf")},
@@ -111,14 +111,14 @@ func TestPrometheusResults(t *testing.T) {
 			bodies: []string{`{"status":"error","errorType":"unavailable","error":"too many queries"}`},
 			want:   Result{State: v2alpha1.MetricStateError, Reason: "HTTP 503: too many queries (after 3 attempts)", Attempts: 3}, queries: 3},
 		{name: "500 text, every time", status: 200, bodies: []string{"HTTP 500 oops"},
-			want: Result{State: v2alpha1.MetricStateError, Reason: "HTTP 500: oops (after 3 attempts)", Attempts: 3}, queries: 3},
+			want: Result{State: v2alpha1.MetricStateError, Reason: "HTTP 500 Internal Server Error: an application/json response of 4 bytes (not recorded) (after 3 attempts)", Attempts: 3}, queries: 3},
 		{name: "bad query is not retried", status: 400,
 			bodies: []string{`{"status":"error","errorType":"bad_data","error":"1:5: parse error: unexpected end of input"}`},
 			want:   Result{State: v2alpha1.MetricStateError, Reason: "HTTP 400: 1:5: parse error: unexpected end of input", Attempts: 1}, queries: 1},
 		{name: "malformed JSON", status: 200, bodies: []string{`{"status":"success","data":`},
-			reason: "prometheus bad_response: ", want: Result{State: v2alpha1.MetricStateError, Attempts: 1}, queries: 1},
+			reason: "unexpected response: an application/json response of 27 bytes (not recorded)", want: Result{State: v2alpha1.MetricStateError, Attempts: 1}, queries: 1},
 		{name: "malformed data", status: 200, bodies: []string{`{"status":"success","data":{"resultType":"vector","result":[{"value":"x"}]}}`},
-			reason: "bad response: ", want: Result{State: v2alpha1.MetricStateError, Attempts: 1}, queries: 1},
+			reason: "unexpected response: an application/json response of 76 bytes (not recorded)", want: Result{State: v2alpha1.MetricStateError, Attempts: 1}, queries: 1},
 	}
 	const query = `sum(x{revision_name='$revision'}[${elapsedTime}s])`
 	const sent = `sum(x{revision_name='sample-app-v1'}[60s])`

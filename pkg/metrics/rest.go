@@ -20,8 +20,49 @@ import (
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 )
 
-// maxResponseBytes bounds what is read of a backend's answer.
-const maxResponseBytes = 16 << 20
+// maxResponseBytes bounds what is read of a backend's answer, Prometheus' or another's:
+// an instant query for one number, or a batch of them, is a few kilobytes, and a stage
+// with a 256 MiB limit decodes several answers at once.
+const maxResponseBytes = 4 << 20
+
+// errResponseTooLarge ends the read of an answer larger than maxResponseBytes.
+var errResponseTooLarge = fmt.Errorf("the response is larger than %d bytes", maxResponseBytes)
+
+// limitedBody reads at most n bytes of rc, and fails with errResponseTooLarge when there
+// are more, rather than returning a truncated answer.
+type limitedBody struct {
+	rc io.ReadCloser
+	n  int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.n < 0 {
+		return 0, errResponseTooLarge
+	}
+	if int64(len(p)) > b.n+1 {
+		p = p[:b.n+1]
+	}
+	k, err := b.rc.Read(p)
+	b.n -= int64(k)
+	if b.n < 0 {
+		return k, errResponseTooLarge
+	}
+	return k, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// limitedTransport bounds the body of every response with limitedBody.
+type limitedTransport struct{ rt http.RoundTripper }
+
+func (t limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.rt.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &limitedBody{rc: resp.Body, n: maxResponseBytes}
+	return resp, nil
+}
 
 // rest queries a generic REST backend: GET or POST to the urlTemplate with the templated
 // params and body, then the first output of the jq expression is the value.
@@ -78,7 +119,10 @@ func (c *Collector) rest(ctx context.Context, spec *v2alpha1.MetricSpec, args ma
 			return errorResult("", "%s", transportReason(err)), true
 		}
 		defer func() { _ = resp.Body.Close() }()
-		data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+		data, err := io.ReadAll(resp.Body)
+		if errors.Is(err, errResponseTooLarge) {
+			return errorResult("", "%v", err), false
+		}
 		if err != nil {
 			return errorResult("", "reading the response: %s", transportReason(err)), true
 		}
@@ -149,7 +193,11 @@ func responseStatus(resp *http.Response) string {
 func responseShape(resp *http.Response, data []byte) string {
 	ct := "an untyped"
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && len(mt) <= 100 {
-		ct = "a " + strconv.Quote(mt)[1:len(strconv.Quote(mt))-1]
+		mt = strconv.Quote(mt)[1 : len(strconv.Quote(mt))-1]
+		ct = "a " + mt
+		if strings.ContainsRune("aeiou", rune(mt[0])) {
+			ct = "an " + mt
+		}
 	}
 	n := fmt.Sprintf("%d bytes", len(data))
 	if len(data) >= maxResponseBytes {
@@ -175,13 +223,23 @@ func jqErrorReason(err error) string {
 // extract runs the jq expression on a JSON document and reads a number out of its first
 // output: a number or a numeric string is a value; no output, null, NaN and ±Inf are no
 // data; anything else, invalid JSON and a jq error are errors.
+// maxJQTime bounds the evaluation of a jqExpression, and with it the memory the
+// expression may take ([range(1e9)] would take gigabytes): extracting a number from a
+// document of at most maxResponseBytes takes milliseconds.
+const maxJQTime = 250 * time.Millisecond
+
 func extract(ctx context.Context, code *gojq.Code, data []byte, red redactor) Result {
 	var doc any
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return errorResult("", "%s", errNotJSON)
 	}
+	ctx, cancel := context.WithTimeout(ctx, maxJQTime)
+	defer cancel()
 	iter := code.RunWithContext(ctx, doc)
 	v, ok := iter.Next()
+	if err, isErr := v.(error); isErr && errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		return errorResult("", "jq: the expression ran for longer than %s", maxJQTime)
+	}
 	if !ok {
 		return noData("", "jq produced no output")
 	}
