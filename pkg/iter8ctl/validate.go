@@ -100,7 +100,7 @@ func objectName(kind, name string, index int) string {
 	if name == "" {
 		return fmt.Sprintf("%s in document %d", kind, index)
 	}
-	return kind + "/" + name
+	return kind + "/" + v2alpha1.BoundedValue(name)
 }
 
 // fieldErrorLine puts the field paths first, so that an object's lines sort and grep by

@@ -32,7 +32,21 @@ func (e *Experiment) Validate() *apis.FieldError {
 	if e.Name == "" && e.GenerateName == "" {
 		errs = errs.Also(apis.ErrMissingField("metadata.name"))
 	}
+	errs = errs.Also(validateMeta(e.Name, e.Namespace))
 	return errs.Also(e.Spec.Validate().ViaField("spec"))
+}
+
+// validateMeta checks an object's name and namespace as the API server would, for the
+// objects iter8ctl reads from files: their names reach results, Events and terminals.
+func validateMeta(name, namespace string) *apis.FieldError {
+	var errs *apis.FieldError
+	if msgs := validation.IsDNS1123Subdomain(name); name != "" && len(msgs) > 0 {
+		errs = errs.Also(invalidValue(name, "metadata.name", "a Kubernetes name: "+strings.Join(msgs, "; ")))
+	}
+	if msgs := validation.IsDNS1123Label(namespace); namespace != "" && len(msgs) > 0 {
+		errs = errs.Also(invalidValue(namespace, "metadata.namespace", "a Kubernetes namespace: "+strings.Join(msgs, "; ")))
+	}
+	return errs
 }
 
 // Validate checks the spec.
@@ -40,6 +54,8 @@ func (s *ExperimentSpec) Validate() *apis.FieldError {
 	var errs *apis.FieldError
 	if strings.TrimSpace(s.Target) == "" {
 		errs = errs.Also(apis.ErrMissingField("target"))
+	} else if len(s.Target) > MaxTargetBytes {
+		errs = errs.Also(invalidValue(s.Target, "target", fmt.Sprintf("at most %d bytes", MaxTargetBytes)))
 	}
 	errs = errs.Also(s.Strategy.validate().ViaField("strategy"))
 	if s.Duration != nil {
@@ -94,7 +110,7 @@ func (s *ExperimentSpec) validateVersionInfo(checkWeightRefs bool) *apis.FieldEr
 			// DNS-1123 label (what Kubernetes names revisions and services by) a name can
 			// never become a flag ("--output=/some/file"), a PromQL expression or a
 			// terminal escape, and it fits Tekton's results.
-			errs = errs.Also(apis.ErrInvalidValue(BoundedValue(v.Name), path+".name", "a version name is a DNS-1123 label: "+strings.Join(msgs, "; ")))
+			errs = errs.Also(invalidValue(v.Name, path+".name", "a version name is a DNS-1123 label: "+strings.Join(msgs, "; ")))
 		} else if first, dup := seen[v.Name]; dup {
 			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("duplicate version name %q (also %s)", v.Name, first), path+".name"))
 		} else {
@@ -106,13 +122,13 @@ func (s *ExperimentSpec) validateVersionInfo(checkWeightRefs bool) *apis.FieldEr
 			if nv.Name == "" {
 				errs = errs.Also(apis.ErrMissingField(p))
 			} else if !variableName.MatchString(nv.Name) {
-				errs = errs.Also(apis.ErrInvalidValue(BoundedValue(nv.Name), p, "a variable name is a letter or '_' followed by up to 62 letters, digits or '_', as $name in a template"))
+				errs = errs.Also(invalidValue(nv.Name, p, "a variable name is a letter or '_' followed by up to 62 letters, digits or '_', as $name in a template"))
 			} else if vars[nv.Name] {
 				errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("duplicate variable %q", nv.Name), p))
 			}
 			vars[nv.Name] = true
 			if len(nv.Value) > maxVariableValue {
-				errs = errs.Also(apis.ErrInvalidValue(BoundedValue(nv.Value), fmt.Sprintf("%s.variables[%d].value", path, i), fmt.Sprintf("a variable value has at most %d bytes, got %d", maxVariableValue, len(nv.Value))))
+				errs = errs.Also(invalidValue(nv.Value, fmt.Sprintf("%s.variables[%d].value", path, i), fmt.Sprintf("a variable value has at most %d bytes, got %d", maxVariableValue, len(nv.Value))))
 			}
 		}
 		if r := v.WeightObjRef; r != nil {
@@ -123,7 +139,7 @@ func (s *ExperimentSpec) validateVersionInfo(checkWeightRefs bool) *apis.FieldEr
 				}
 			}
 			if r.FieldPath != "" && !fieldPathPattern.MatchString(r.FieldPath) {
-				errs = errs.Also(apis.ErrInvalidValue(r.FieldPath, p+".fieldPath",
+				errs = errs.Also(invalidValue(r.FieldPath, p+".fieldPath",
 					"a fieldPath starts with '.' and names fields and [index] parts, e.g. .spec.traffic[0].percent"))
 			}
 		}
@@ -154,13 +170,13 @@ func (st *Strategy) validate() *apis.FieldError {
 	case "":
 		errs = errs.Also(apis.ErrMissingField("testingPattern"))
 	default:
-		errs = errs.Also(apis.ErrInvalidValue(st.TestingPattern, "testingPattern", "must be one of Canary, A/B, A/B/N, Conformance"))
+		errs = errs.Also(invalidValue(st.TestingPattern, "testingPattern", "must be one of Canary, A/B, A/B/N, Conformance"))
 	}
 	if dp := st.DeploymentPattern; dp != nil {
 		switch *dp {
 		case DeploymentPatternFixedSplit, DeploymentPatternProgressive, DeploymentPatternBlueGreen:
 		default:
-			errs = errs.Also(apis.ErrInvalidValue(*dp, "deploymentPattern", "must be one of FixedSplit, Progressive, BlueGreen"))
+			errs = errs.Also(invalidValue(*dp, "deploymentPattern", "must be one of FixedSplit, Progressive, BlueGreen"))
 		}
 	}
 	if w := st.Weights; w != nil {
@@ -202,18 +218,18 @@ func (t TaskSpec) validate() *apis.FieldError {
 			return nil
 		}
 	}
-	return apis.ErrInvalidValue(name, "task", "known tasks: "+strings.Join(KnownTasks, ", "))
+	return invalidValue(name, "task", "known tasks: "+strings.Join(KnownTasks, ", "))
 }
 
 func (d *Duration) validate() *apis.FieldError {
 	var errs *apis.FieldError
 	for field, v := range map[string]*int32{"intervalSeconds": d.IntervalSeconds, "iterationsPerLoop": d.IterationsPerLoop, "maxLoops": d.MaxLoops} {
 		if v != nil && *v < 1 {
-			errs = errs.Also(apis.ErrInvalidValue(*v, field, "must be at least 1"))
+			errs = errs.Also(invalidValue(*v, field, "must be at least 1"))
 		}
 	}
 	if v := d.IntervalSeconds; v != nil && *v > MaxIntervalSeconds {
-		errs = errs.Also(apis.ErrInvalidValue(*v, "intervalSeconds", fmt.Sprintf("must be at most %d (a day)", MaxIntervalSeconds)))
+		errs = errs.Also(invalidValue(*v, "intervalSeconds", fmt.Sprintf("must be at most %d (a day)", MaxIntervalSeconds)))
 	}
 	// The product is taken in 64 bits: 65536 x 65536 overflows int32 to 0, and such an
 	// experiment would "complete" after no iteration at all.
@@ -225,7 +241,7 @@ func (d *Duration) validate() *apis.FieldError {
 		loops = int64(*d.MaxLoops)
 	}
 	if total := perLoop * loops; perLoop > 0 && loops > 0 && total > MaxIterations {
-		errs = errs.Also(apis.ErrInvalidValue(total, "iterationsPerLoop", fmt.Sprintf("iterationsPerLoop x maxLoops must be at most %d, got %d x %d", MaxIterations, perLoop, loops)).ViaField())
+		errs = errs.Also(invalidValue(total, "iterationsPerLoop", fmt.Sprintf("iterationsPerLoop x maxLoops must be at most %d, got %d x %d", MaxIterations, perLoop, loops)).ViaField())
 	}
 	return errs
 }
@@ -236,6 +252,10 @@ const (
 	MaxIterations      = 10000
 	MaxIntervalSeconds = 86400
 )
+
+// MaxTargetBytes bounds spec.target, which is written into results, Events and the lock on
+// the target: a namespace and a name, each a Kubernetes name, fit in it.
+const MaxTargetBytes = 512
 
 // MaxMetricTimeoutSeconds bounds one query, retries included: twice Prometheus' own
 // default query timeout, and short enough that a hanging backend cannot hold a stage for
@@ -275,7 +295,7 @@ func (c *Criteria) validate(pattern TestingPatternType) *apis.FieldError {
 		}
 		ref(r.Metric, p+".metric")
 		if r.PreferredDirection != PreferredDirectionHigh && r.PreferredDirection != PreferredDirectionLow {
-			errs = errs.Also(apis.ErrInvalidValue(r.PreferredDirection, p+".preferredDirection", "must be High or Low"))
+			errs = errs.Also(invalidValue(r.PreferredDirection, p+".preferredDirection", "must be High or Low"))
 		}
 	}
 	for i, ind := range c.Indicators {
@@ -291,12 +311,12 @@ func (c *Criteria) validate(pattern TestingPatternType) *apis.FieldError {
 		var loErr, hiErr error = fmt.Errorf("unset"), fmt.Errorf("unset")
 		if o.UpperLimit != nil {
 			if hi, hiErr = o.UpperLimit.Float(); hiErr != nil {
-				errs = errs.Also(apis.ErrInvalidValue(o.UpperLimit.String(), p+".upperLimit", "a limit must be a number"))
+				errs = errs.Also(invalidValue(o.UpperLimit.String(), p+".upperLimit", "a limit must be a number"))
 			}
 		}
 		if o.LowerLimit != nil {
 			if lo, loErr = o.LowerLimit.Float(); loErr != nil {
-				errs = errs.Also(apis.ErrInvalidValue(o.LowerLimit.String(), p+".lowerLimit", "a limit must be a number"))
+				errs = errs.Also(invalidValue(o.LowerLimit.String(), p+".lowerLimit", "a limit must be a number"))
 			}
 		}
 		if loErr == nil && hiErr == nil && lo > hi {
@@ -313,11 +333,11 @@ func ValidateMetricRef(ref, path string) *apis.FieldError {
 	}
 	parts := strings.Split(ref, "/")
 	if len(parts) > 2 {
-		return apis.ErrInvalidValue(ref, path, "a metric reference is name or namespace/name")
+		return invalidValue(ref, path, "a metric reference is name or namespace/name")
 	}
 	for _, p := range parts {
 		if !dnsLabel.MatchString(p) {
-			return apis.ErrInvalidValue(ref, path, "a metric reference is name or namespace/name, each a DNS-1123 name")
+			return invalidValue(ref, path, "a metric reference is name or namespace/name, each a DNS-1123 name")
 		}
 	}
 	return nil
@@ -331,6 +351,7 @@ func (m *Metric) Validate() *apis.FieldError {
 	if m.Name == "" {
 		errs = errs.Also(apis.ErrMissingField("metadata.name"))
 	}
+	errs = errs.Also(validateMeta(m.Name, m.Namespace))
 	return errs.Also(m.Spec.validate().ViaField("spec"))
 }
 
@@ -340,7 +361,7 @@ func (m *MetricSpec) validate() *apis.FieldError {
 		switch *t {
 		case CounterMetricType, GaugeMetricType, "counter", "gauge":
 		default:
-			errs = errs.Also(apis.ErrInvalidValue(*t, "type", "must be Counter or Gauge"))
+			errs = errs.Also(invalidValue(*t, "type", "must be Counter or Gauge"))
 		}
 	}
 	if m.SampleSize != nil {
@@ -350,7 +371,7 @@ func (m *MetricSpec) validate() *apis.FieldError {
 		switch *a {
 		case AuthTypeBasic, AuthTypeBearer, AuthTypeAPIKey:
 		default:
-			errs = errs.Also(apis.ErrInvalidValue(*a, "authType", "must be Basic, Bearer or APIKey"))
+			errs = errs.Also(invalidValue(*a, "authType", "must be Basic, Bearer or APIKey"))
 		}
 		if m.Secret == nil || *m.Secret == "" {
 			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("authType %s needs a secret", *a), "secret"))
@@ -358,24 +379,24 @@ func (m *MetricSpec) validate() *apis.FieldError {
 	}
 	if s := m.Secret; s != nil && *s != "" {
 		if _, _, err := credential.ParseRef(*s); err != nil {
-			errs = errs.Also(apis.ErrInvalidValue(BoundedValue(*s), "secret", "a secret is name or namespace/name, Kubernetes names"))
+			errs = errs.Also(invalidValue(*s, "secret", "a secret is name or namespace/name, Kubernetes names"))
 		}
 	}
 	if me := m.Method; me != nil && *me != GETMethodType && *me != POSTMethodType {
-		errs = errs.Also(apis.ErrInvalidValue(*me, "method", "must be GET or POST"))
+		errs = errs.Also(invalidValue(*me, "method", "must be GET or POST"))
 	}
 	if p := m.OnMissingValue; p != nil {
 		switch *p {
 		case MissingValueFail, MissingValueReusePrevious, MissingValueIgnore:
 		default:
-			errs = errs.Also(apis.ErrInvalidValue(*p, "onMissingValue", "must be Fail, ReusePrevious or Ignore"))
+			errs = errs.Also(invalidValue(*p, "onMissingValue", "must be Fail, ReusePrevious or Ignore"))
 		}
 	}
 	if v := m.MaxConsecutiveMissing; v != nil && *v < 1 {
-		errs = errs.Also(apis.ErrInvalidValue(*v, "maxConsecutiveMissing", "must be at least 1"))
+		errs = errs.Also(invalidValue(*v, "maxConsecutiveMissing", "must be at least 1"))
 	}
 	if v := m.TimeoutSeconds; v != nil && (*v < 1 || *v > MaxMetricTimeoutSeconds) {
-		errs = errs.Also(apis.ErrInvalidValue(*v, "timeoutSeconds", fmt.Sprintf("must be between 1 and %d", MaxMetricTimeoutSeconds)))
+		errs = errs.Also(invalidValue(*v, "timeoutSeconds", fmt.Sprintf("must be between 1 and %d", MaxMetricTimeoutSeconds)))
 	}
 	names := map[string]bool{}
 	for i, nv := range m.Params {
@@ -391,7 +412,7 @@ func (m *MetricSpec) validate() *apis.FieldError {
 			errs = errs.Also(apis.ErrMissingField(fmt.Sprintf("mock[%d].name", i)))
 		}
 		if _, err := l.Level.Float(); err != nil {
-			errs = errs.Also(apis.ErrInvalidValue(l.Level.String(), fmt.Sprintf("mock[%d].level", i), "a level must be a number"))
+			errs = errs.Also(invalidValue(l.Level.String(), fmt.Sprintf("mock[%d].level", i), "a level must be a number"))
 		}
 	}
 	if len(m.Mock) > 0 || m.IsBuiltin() {
@@ -413,6 +434,12 @@ var variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 // maxVariableValue bounds a version variable's value: values are substituted into queries
 // and URLs, and the status and Tekton results have limits of their own.
 const maxVariableValue = 1024
+
+// invalidValue is apis.ErrInvalidValue with the value bounded by BoundedValue, so that no
+// error quotes more than 64 bytes of what an author wrote.
+func invalidValue(value any, field string, details ...string) *apis.FieldError {
+	return apis.ErrInvalidValue(BoundedValue(fmt.Sprint(value)), field, details...)
+}
 
 // BoundedValue is value as an error may quote it: at most 64 bytes of it, so that an error
 // about a 1 MB value is not itself 1 MB.

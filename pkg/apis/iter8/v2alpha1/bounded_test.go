@@ -1,0 +1,54 @@
+package v2alpha1
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestErrorsQuoteBoundedValues: an Experiment or a Metric whose strings are a megabyte
+// each is rejected with errors that name each field and quote at most a bounded excerpt.
+func TestErrorsQuoteBoundedValues(t *testing.T) {
+	huge := strings.Repeat("Z", 1<<20)
+	exp := strings.NewReplacer("HUGE", huge).Replace(`apiVersion: iter8.tools/v2alpha2
+kind: Experiment
+metadata: {name: HUGE, namespace: HUGE}
+spec:
+  target: HUGE
+  strategy: {testingPattern: HUGE, deploymentPattern: HUGE}
+  criteria:
+    objectives: [{metric: HUGE, upperLimit: 1}]
+    rewards: [{metric: m, preferredDirection: HUGE}]
+    indicators: [HUGE]
+  versionInfo:
+    baseline: {name: HUGE, variables: [{name: HUGE, value: HUGE}]}
+`)
+	metric := strings.NewReplacer("HUGE", huge).Replace(`apiVersion: iter8.tools/v2alpha2
+kind: Metric
+metadata: {name: HUGE, namespace: HUGE}
+spec: {type: HUGE, authType: HUGE, secret: HUGE, method: HUGE, onMissingValue: HUGE, provider: prometheus, mock: [{name: v, level: HUGE}]}
+`)
+	for name, doc := range map[string]string{"experiment": exp, "metric": metric} {
+		docs, err := DecodeDocuments(strings.NewReader(doc))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var msg string
+		var n int
+		if d := docs[0]; d.Experiment != nil {
+			ferr := d.Experiment.Validate()
+			msg, n = ferr.Error(), len(ferr.WrappedErrors())
+		} else {
+			ferr := d.Metric.Validate()
+			msg, n = ferr.Error(), len(ferr.WrappedErrors())
+		}
+		if n < 5 {
+			t.Errorf("%s: %d errors, want one per field:\n%s", name, n, msg)
+		}
+		if len(msg) > 8192 {
+			t.Errorf("%s: the errors are %d bytes: a value was quoted whole", name, len(msg))
+		}
+		if strings.Contains(msg, strings.Repeat("Z", 65)) {
+			t.Errorf("%s: an error quotes more than 64 bytes of a value", name)
+		}
+	}
+}
