@@ -114,7 +114,7 @@ func setup() error {
 		}
 	}
 
-	logf("installing the project (kubectl apply -k config/) and the Knative and Istio CRDs")
+	logf("installing the project (config/install/README.md) and the Knative and Istio CRDs")
 	files, err := harness.KnativeServingCRDs(ctx)
 	if err != nil {
 		return err
@@ -129,22 +129,19 @@ func setup() error {
 	return install(ctx, filepath.Join(root, "config"))
 }
 
-// install runs the documented install: kubectl apply -k config/. On a cluster without the
-// CRDs, the first apply creates them but cannot map the Metrics yet; the install waits
-// until the CRDs are established and applies again, as config/install/README.md says.
+// install runs the documented install (config/install/README.md): the CRDs, RBAC and
+// Tekton objects, a wait for the CRDs, then the shared Metrics.
 func install(ctx context.Context, dir string) error {
-	apply := func() error {
-		_, err := kubectl(ctx, nil, "apply", "--server-side", "--force-conflicts", "-k", dir)
-		return err
+	for _, args := range [][]string{
+		{"apply", "-k", dir},
+		{"wait", "--for=condition=Established", "--timeout=60s", "crd", "-l", "app.kubernetes.io/part-of=iter8-tekton"},
+		{"apply", "-k", filepath.Join(dir, "metrics")},
+	} {
+		if _, err := kubectl(ctx, nil, args...); err != nil {
+			return err
+		}
 	}
-	if err := apply(); err == nil {
-		return nil
-	}
-	if _, err := kubectl(ctx, nil, "wait", "--for=condition=Established", "--timeout=60s",
-		"crd/experiments.iter8.tools", "crd/metrics.iter8.tools"); err != nil {
-		return err
-	}
-	return apply()
+	return nil
 }
 
 func teardown() {

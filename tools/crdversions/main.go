@@ -3,7 +3,8 @@
 // metadata an empty schema, so the API server would prune name and namespace), and adds
 // the v2alpha2 version. Both versions share one schema (the Go types accept both
 // spellings), so the API server converts between them with the None strategy and no
-// webhook is needed.
+// webhook is needed. It labels the CRDs PartOfLabel, so that an install can wait for them
+// with kubectl wait -l.
 package main
 
 import (
@@ -12,6 +13,12 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/yaml"
+)
+
+// The label of the CRDs: kubectl wait --for=condition=Established crd -l app.kubernetes.io/part-of=iter8-tekton
+const (
+	partOfKey   = "app.kubernetes.io/part-of"
+	partOfValue = "iter8-tekton"
 )
 
 func main() {
@@ -42,6 +49,10 @@ func addVersion(file, version string) error {
 	for i := range crd.Spec.Versions {
 		keepEmbeddedMetrics(crd.Spec.Versions[i].Schema)
 	}
+	if crd.Labels == nil {
+		crd.Labels = map[string]string{}
+	}
+	crd.Labels[partOfKey] = partOfValue
 	var storage *apiextensionsv1.CustomResourceDefinitionVersion
 	for i := range crd.Spec.Versions {
 		if crd.Spec.Versions[i].Name == version {
