@@ -42,7 +42,7 @@ fi
 BUILD=$(mktemp -d)
 trap 'rm -rf "$BUILD"' EXIT
 STAGES="init-experiment iterate assess finalize"
-(cd "$ROOT" && CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w" -o "$BUILD/iter8-stage" ./cmd/iter8-stage)
+(cd "$ROOT" && CGO_ENABLED=0 "$GO" build -trimpath -buildvcs=auto -ldflags "-s -w" -o "$BUILD/iter8-stage" ./cmd/iter8-stage)
 files=("$BUILD/iter8-stage:/ko-app/iter8-stage" "$CA_BUNDLE:/etc/ssl/certs/ca-certificates.crt:0644")
 links=()
 for s in $STAGES; do

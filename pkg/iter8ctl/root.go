@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/iter8-tools/iter8-tekton/pkg/buildinfo"
 	"github.com/iter8-tools/iter8-tekton/pkg/localrun"
 	"github.com/iter8-tools/iter8-tekton/pkg/termsafe"
 )
@@ -42,6 +43,7 @@ var subcommands = []func() *cobra.Command{
 	newValidateCommand,
 	newPipelineRunCommand,
 	newRunCommand,
+	newVersionCommand,
 }
 
 // Main runs iter8ctl with args (without the program name), prints an error once as
@@ -110,6 +112,7 @@ straight from the cluster:
   iter8ctl validate -f experiment.yaml -f metrics.yaml`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildinfo.Read().String(),
 		// Without arguments iter8ctl prints its help; anything else that is not a
 		// subcommand is a usage error rather than cobra's help-and-success.
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -122,6 +125,7 @@ straight from the cluster:
 			return cmd.Help()
 		},
 	}
+	root.SetVersionTemplate("iter8ctl {{.Version}}\n")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &usageError{command: cmd.CommandPath(), err: err}
 	})

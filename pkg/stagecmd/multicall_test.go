@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/buildinfo"
 )
 
 func TestMultiCall(t *testing.T) {
@@ -16,6 +18,8 @@ func TestMultiCall(t *testing.T) {
 		{"called as a stage", []string{"/ko-app/iterate", "--experiment", "x"}, ExitUsage, "--iteration must be at least 1"},
 		{"stage as first argument", []string{"/ko-app/iter8-stage", "assess", "--experiment", "x"}, ExitUsage, "--iteration must be at least 1"},
 		{"help of a stage", []string{"iter8-stage", "finalize", "--help"}, ExitOK, "exits 3 when the experiment did not achieve its aim"},
+		{"version of a stage", []string{"/ko-app/assess", "--version"}, ExitOK, "assess " + buildinfo.Read().String() + "\n"},
+		{"version without --experiment", []string{"iter8-stage", "init-experiment", "--version"}, ExitOK, "init-experiment " + buildinfo.Read().String()},
 		{"no stage", []string{"iter8-stage"}, ExitUsage, "STAGE is one of init-experiment"},
 		{"unknown stage", []string{"iter8-stage", "promote"}, ExitUsage, `unknown stage "promote"`},
 	} {

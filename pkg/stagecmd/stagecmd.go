@@ -25,6 +25,7 @@ import (
 
 	"github.com/iter8-tools/iter8-tekton/pkg/actions"
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/buildinfo"
 	"github.com/iter8-tools/iter8-tekton/pkg/credential"
 	"github.com/iter8-tools/iter8-tekton/pkg/experiment"
 	"github.com/iter8-tools/iter8-tekton/pkg/kindmap"
@@ -60,6 +61,9 @@ var ErrExperimentFailed = errors.New("experiment failed")
 
 type usageError struct{ error }
 
+// errVersion ends a run that printed the version (--version).
+var errVersion = errors.New("version printed")
+
 // Main runs the stage and returns the process's exit code.
 func Main(stage string, args []string, stdout, stderr io.Writer) int {
 	// The stage's output is its log: names and backends' answers in it must not reach a
@@ -72,7 +76,7 @@ func Main(stage string, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, flag.ErrHelp), errors.Is(err, errVersion):
 		return ExitOK
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "%s: %v\n", stage, err)
@@ -117,6 +121,7 @@ func parse(stage string, args []string, stderr io.Writer) (*options, error) {
 		fmt.Fprintf(stderr, "Usage: %s --experiment NAME [--namespace NS] [flags]\n\n%s %s\n\nFlags:\n", stage, stage, stageHelp[stage])
 		fs.PrintDefaults()
 	}
+	version := fs.Bool("version", false, "print the version and exit")
 	fs.StringVar(&o.experiment, "experiment", "", "name of the Experiment (required)")
 	fs.StringVar(&o.namespace, "namespace", "", "namespace of the Experiment (default: the pod's namespace, else the kubeconfig's)")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file; in-cluster configuration when empty")
@@ -147,6 +152,10 @@ func parse(stage string, args []string, stderr io.Writer) (*options, error) {
 			return nil, err
 		}
 		return nil, usageError{err}
+	}
+	if *version {
+		fmt.Fprintf(stderr, "%s %s\n", stage, buildinfo.Read())
+		return nil, errVersion
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
@@ -182,6 +191,8 @@ func Run(ctx context.Context, stage string, args []string, stdout, stderr io.Wri
 		return err
 	}
 	go experiment.WarmCodecs()
+	// The log says which build judged the experiment.
+	fmt.Fprintf(stdout, "%s %s\n", stage, buildinfo.Read())
 	cfg, ns, err := restConfig(o)
 	if err != nil {
 		return err
