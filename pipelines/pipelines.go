@@ -129,9 +129,10 @@ generates a PipelineRun sized to any Experiment.`, n, n),
 	}
 
 	s.Tasks = append(s.Tasks, v1.PipelineTask{
-		Name:    TaskInit,
-		TaskRef: &v1.TaskRef{Name: tasks.InitExperiment},
-		Params:  common(param(tasks.ParamPipelineRun, "$(context.pipelineRun.namespace)/$(context.pipelineRun.name)")),
+		Name:        TaskInit,
+		DisplayName: "init experiment",
+		TaskRef:     &v1.TaskRef{Name: tasks.InitExperiment},
+		Params:      common(param(tasks.ParamPipelineRun, "$(context.pipelineRun.namespace)/$(context.pipelineRun.name)")),
 	})
 	prev := TaskInit
 	for k := 1; k <= n; k++ {
@@ -150,24 +151,27 @@ generates a PipelineRun sized to any Experiment.`, n, n),
 			}}
 		}
 		s.Tasks = append(s.Tasks, v1.PipelineTask{
-			Name:     IterateTask(k),
-			TaskRef:  &v1.TaskRef{Name: tasks.Iterate},
-			Params:   iter(),
-			When:     when,
-			RunAfter: []string{prev},
+			Name:        IterateTask(k),
+			DisplayName: fmt.Sprintf("iteration %d: iterate", k),
+			TaskRef:     &v1.TaskRef{Name: tasks.Iterate},
+			Params:      iter(),
+			When:        when,
+			RunAfter:    []string{prev},
 		}, v1.PipelineTask{
-			Name:     AssessTask(k),
-			TaskRef:  &v1.TaskRef{Name: tasks.Assess},
-			Params:   iter(),
-			When:     when,
-			RunAfter: []string{IterateTask(k)},
+			Name:        AssessTask(k),
+			DisplayName: fmt.Sprintf("iteration %d: assess", k),
+			TaskRef:     &v1.TaskRef{Name: tasks.Assess},
+			Params:      iter(),
+			When:        when,
+			RunAfter:    []string{IterateTask(k)},
 		})
 		prev = AssessTask(k)
 	}
 	s.Finally = []v1.PipelineTask{{
-		Name:    TaskFinalize,
-		TaskRef: &v1.TaskRef{Name: tasks.Finalize},
-		Params:  common(param(tasks.ParamPipelineStatus, "$(tasks.status)")),
+		Name:        TaskFinalize,
+		DisplayName: "finalize",
+		TaskRef:     &v1.TaskRef{Name: tasks.Finalize},
+		Params:      common(param(tasks.ParamPipelineStatus, "$(tasks.status)")),
 	}}
 	return s
 }
@@ -194,6 +198,10 @@ type Options struct {
 	IntervalSeconds int32
 	// Allowance is the time budget the timeouts grant; zero fields take DefaultAllowance.
 	Allowance Allowance
+	// PipelineRef makes the PipelineRun reference the Pipeline of SizedPipeline by name
+	// instead of carrying it inline, for clusters whose disable-inline-spec forbids
+	// pipelineSpec in PipelineRuns.
+	PipelineRef bool
 }
 
 // Allowance is the time, beyond the Experiment's own duration, that the PipelineRun's
@@ -299,8 +307,36 @@ func PipelineRun(exp *v2alpha1.Experiment, opts Options) (*v1.PipelineRun, error
 			TaskRunTemplate: v1.PipelineTaskRunTemplate{ServiceAccountName: sa},
 		},
 	}
+	if opts.PipelineRef {
+		pr.Spec.PipelineSpec = nil
+		pr.Spec.PipelineRef = &v1.PipelineRef{Name: SizedName(n)}
+	}
 	if err := tekton.ValidatePipelineRun(pr); err != nil {
 		return nil, fmt.Errorf("generated PipelineRun of experiment %q is invalid: %w", exp.Name, err)
 	}
 	return pr, nil
+}
+
+// SizedName is the name of the Pipeline unrolled to n iterations, as SizedPipeline writes
+// it for clusters that forbid inline pipelineSpecs.
+func SizedName(n int) string { return fmt.Sprintf("%s-%d", Name, n) }
+
+// SizedPipeline returns the Pipeline unrolled to the experiment's iterations, named
+// SizedName, in the namespace the experiment's PipelineRun would run in: what a
+// PipelineRun made with Options.PipelineRef references.
+func SizedPipeline(exp *v2alpha1.Experiment, opts Options) (*v1.Pipeline, error) {
+	n := int(exp.Spec.TotalIterations())
+	p, err := Build(n, tekton.Version)
+	if err != nil {
+		return nil, fmt.Errorf("experiment %q: %w", exp.Name, err)
+	}
+	p.Name = SizedName(n)
+	p.Namespace = opts.Namespace
+	if p.Namespace == "" {
+		p.Namespace = exp.Namespace
+	}
+	if p.Namespace == "" {
+		p.Namespace = "default"
+	}
+	return p, nil
 }

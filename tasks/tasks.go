@@ -239,6 +239,7 @@ func build(s stage, opts Options) *v1.Task {
 			Annotations: tekton.CatalogAnnotations(s.displayName, "iter8, experiment, canary, progressive-delivery, metrics"),
 		},
 		Spec: v1.TaskSpec{
+			DisplayName: s.displayName,
 			Description: s.description,
 			Params:      params,
 			Results:     s.results,

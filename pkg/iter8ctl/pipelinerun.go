@@ -11,7 +11,7 @@ import (
 )
 
 func newPipelineRunCommand() *cobra.Command {
-	var file string
+	var file, output string
 	var opts pipelines.Options
 	cmd := &cobra.Command{
 		Use:   "pipelinerun -f FILE|-",
@@ -27,11 +27,19 @@ kubectl apply -k config/ must have installed them in the PipelineRun's namespace
 
 Its timeouts follow the experiment's duration: tasks = %v + iterations × (interval + %v),
 finally = %v, pipeline = tasks + finally; Tekton's 60-minute default never cuts an
-experiment short. The PipelineRun is validated with Tekton's own validation.`,
+experiment short. The PipelineRun is validated with Tekton's own validation.
+
+Where the cluster forbids inline Pipelines (Tekton's disable-inline-spec feature flag), apply
+the Pipeline of the experiment's size once (-o pipeline, named iter8-experiment-N for N
+iterations) and create PipelineRuns that reference it (--pipeline-ref).`,
 			pipelines.MaxIterations, pipelines.DefaultAllowance.Init, pipelines.DefaultAllowance.PerIteration, pipelines.DefaultAllowance.Finalize),
 		Example: `  # Run the seed's experiment
   kubectl apply -f experiment.yaml
   iter8ctl pipelinerun -f experiment.yaml | kubectl create -f -
+
+  # Where disable-inline-spec forbids inline Pipelines
+  iter8ctl pipelinerun -f experiment.yaml -o pipeline | kubectl apply -f -
+  iter8ctl pipelinerun -f experiment.yaml --pipeline-ref | kubectl create -f -
 
   # From the object in the cluster, with a locally built stage image
   kubectl get experiment mirroring -o yaml | iter8ctl pipelinerun -f - --image localhost/iter8-tekton/stages:dev --image-pull-policy Never`,
@@ -48,15 +56,23 @@ experiment short. The PipelineRun is validated with Tekton's own validation.`,
 			default:
 				return usageErrorf(cmd, "invalid --image-pull-policy %q: want Always, IfNotPresent or Never", opts.ImagePullPolicy)
 			}
+			if output != "pipelinerun" && output != "pipeline" {
+				return usageErrorf(cmd, "invalid --output %q: want pipelinerun or pipeline", output)
+			}
 			exp, err := readExperiment(cmd, file)
 			if err != nil {
 				return err
 			}
-			pr, err := pipelines.PipelineRun(exp, opts)
+			var obj any
+			if output == "pipeline" {
+				obj, err = pipelines.SizedPipeline(exp, opts)
+			} else {
+				obj, err = pipelines.PipelineRun(exp, opts)
+			}
 			if err != nil {
 				return err
 			}
-			b, err := tekton.MarshalYAML(pr)
+			b, err := tekton.MarshalYAML(obj)
 			if err != nil {
 				return err
 			}
@@ -71,5 +87,7 @@ experiment short. The PipelineRun is validated with Tekton's own validation.`,
 	f.StringVar(&opts.Image, "image", "", "stage image (default: the Tasks' default, "+tekton.DefaultImage+")")
 	f.StringVar(&opts.ImagePullPolicy, "image-pull-policy", "", "imagePullPolicy of the stage steps: Always, IfNotPresent or Never (default: the Tasks' default, IfNotPresent)")
 	f.Int32Var(&opts.IntervalSeconds, "interval-seconds", 0, "override the experiment's intervalSeconds, for tests and demos (0: the experiment's)")
+	f.StringVarP(&output, "output", "o", "pipelinerun", "what to print: pipelinerun, or pipeline (the Pipeline of the experiment's size, for --pipeline-ref)")
+	f.BoolVar(&opts.PipelineRef, "pipeline-ref", false, "reference the Pipeline of the experiment's size (iter8-experiment-N, see -o pipeline) instead of embedding it")
 	return cmd
 }

@@ -70,6 +70,41 @@ func TestPipelineRun(t *testing.T) {
 	}
 }
 
+// TestPipelineRunWithoutInlineSpec: for clusters whose disable-inline-spec forbids an
+// inline pipelineSpec, -o pipeline prints the Pipeline of the experiment's size and
+// --pipeline-ref a PipelineRun that references it by name.
+func TestPipelineRunWithoutInlineSpec(t *testing.T) {
+	r := runMain([]string{"pipelinerun", "-f", seedFile, "-o", "pipeline"}, "")
+	if r.code != ExitOK {
+		t.Fatalf("-o pipeline: exit code %d, stderr %q", r.code, r.stderr)
+	}
+	var p v1.Pipeline
+	if err := tekton.DecodeStrict([]byte(r.stdout), &p); err != nil {
+		t.Fatal(err)
+	}
+	if err := tekton.ValidatePipeline(&p); err != nil {
+		t.Error(err)
+	}
+	if diff := cmp.Diff([]any{"iter8-experiment-7", "default", 1 + 2*7}, []any{p.Name, p.Namespace, len(p.Spec.Tasks)}); diff != "" {
+		t.Errorf("pipeline name, namespace, tasks (-want +got):\n%s", diff)
+	}
+
+	r = runMain([]string{"pipelinerun", "-f", seedFile, "--pipeline-ref"}, "")
+	if r.code != ExitOK {
+		t.Fatalf("--pipeline-ref: exit code %d, stderr %q", r.code, r.stderr)
+	}
+	var pr v1.PipelineRun
+	if err := tekton.DecodeStrict([]byte(r.stdout), &pr); err != nil {
+		t.Fatal(err)
+	}
+	if err := tekton.ValidatePipelineRun(&pr); err != nil {
+		t.Error(err)
+	}
+	if pr.Spec.PipelineSpec != nil || pr.Spec.PipelineRef == nil || pr.Spec.PipelineRef.Name != p.Name {
+		t.Errorf("pipelineSpec %v, pipelineRef %+v; want no spec and a reference to %s", pr.Spec.PipelineSpec != nil, pr.Spec.PipelineRef, p.Name)
+	}
+}
+
 func TestPipelineRunErrors(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -87,6 +122,11 @@ func TestPipelineRunErrors(t *testing.T) {
 		args:     []string{"pipelinerun", "-f", seedFile, "--image-pull-policy", "Sometimes"},
 		wantCode: ExitUsage,
 		wantErr:  `invalid --image-pull-policy "Sometimes"`,
+	}, {
+		name:     "bad output",
+		args:     []string{"pipelinerun", "-f", seedFile, "-o", "taskrun"},
+		wantCode: ExitUsage,
+		wantErr:  `invalid --output "taskrun": want pipelinerun or pipeline`,
 	}, {
 		name:     "too many iterations",
 		args:     []string{"pipelinerun", "-f", "-"},

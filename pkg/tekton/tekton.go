@@ -136,8 +136,17 @@ func MarshalYAML(obj any) ([]byte, error) {
 			delete(md, "creationTimestamp")
 		}
 	}
-	if st, ok := m["status"].(map[string]any); ok && len(st) == 0 {
-		delete(m, "status")
+	// An object to apply has no status; Go encodes a TaskRun's zero status as
+	// {podName: ""}, which reads as if it meant something.
+	if st, ok := m["status"].(map[string]any); ok {
+		for k, v := range st {
+			if v == nil || v == "" {
+				delete(st, k)
+			}
+		}
+		if len(st) == 0 {
+			delete(m, "status")
+		}
 	}
 	dropEmpty(m, "computeResources")
 	out, err := yaml.Marshal(m)

@@ -222,3 +222,46 @@ func TestRBAC(t *testing.T) {
 		t.Errorf("bindings (-want +got):\n%s", d)
 	}
 }
+
+// TestGeneratedObjectsHaveNoStatus: what a user applies has no status (a sample TaskRun
+// used to carry status: {podName: ""}), and every PipelineTask and Task has a displayName.
+func TestGeneratedObjectsHaveNoStatus(t *testing.T) {
+	files, err := Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, b := range files {
+		if !strings.HasSuffix(p, ".yaml") {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if line == "status:" {
+				t.Errorf("%s has a status", p)
+			}
+		}
+	}
+	for _, p := range []string{"catalog/pipeline/iter8-experiment/iter8-experiment.yaml", "catalog/task/iter8-assess/iter8-assess.yaml"} {
+		var obj struct {
+			Spec struct {
+				DisplayName string `json:"displayName"`
+				Tasks       []struct {
+					Name, DisplayName string
+				} `json:"tasks"`
+				Finally []struct {
+					Name, DisplayName string
+				} `json:"finally"`
+			} `json:"spec"`
+		}
+		if err := yaml.Unmarshal(files[p], &obj); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if strings.Contains(p, "/task/") && obj.Spec.DisplayName == "" {
+			t.Errorf("%s has no displayName", p)
+		}
+		for _, pt := range append(obj.Spec.Tasks, obj.Spec.Finally...) {
+			if pt.DisplayName == "" {
+				t.Errorf("%s: pipeline task %s has no displayName", p, pt.Name)
+			}
+		}
+	}
+}
