@@ -7,7 +7,7 @@ CONTROLLER_GEN := $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.1
 # Integration tests fail, rather than skip, when their real components are missing.
 export ITER8_INTEGRATION ?= required
 
-.PHONY: all build generate test unit e2e bench demo tools fuzz fmt vet lint clean
+.PHONY: all build generate test unit e2e bench demo tools fuzz fmt vet lint clean release
 
 all: build
 
@@ -26,6 +26,15 @@ tools:
 test: tools
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	cd hack/release && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# release writes dist/ (docs/release.md): the stage image and the Tekton bundles as an OCI
+# layout, release.yaml and crds.yaml with the image by digest, iter8ctl for four platforms
+# and SHA256SUMS. make release VERSION=v0.2.0 [REGISTRY=ghcr.io/iter8-tools/iter8-tekton]
+REGISTRY ?= ghcr.io/iter8-tools/iter8-tekton
+release:
+	@test -n "$(VERSION)" || { echo "make release VERSION=vX.Y.Z [REGISTRY=...]" >&2; exit 2; }
+	cd hack/release && $(GO) run . -version $(VERSION) -registry $(REGISTRY) -root $(CURDIR) -out $(CURDIR)/dist
 
 # unit runs only the tests that need nothing but Go.
 unit:
