@@ -64,7 +64,7 @@ func TestBuildShape(t *testing.T) {
 	if got := p.Labels["app.kubernetes.io/version"]; got != "1.2.3" {
 		t.Errorf("version label = %q, want 1.2.3", got)
 	}
-	for _, a := range []string{"tekton.dev/pipelines.minVersion", "tekton.dev/categories", "tekton.dev/tags", "tekton.dev/displayName", "tekton.dev/platforms"} {
+	for _, a := range []string{"tekton.dev/pipelines.minVersion", "tekton.dev/categories", "tekton.dev/tags", "tekton.dev/displayName", "tekton.dev/platforms", "artifacthub.io/category", "artifacthub.io/links"} {
 		if p.Annotations[a] == "" {
 			t.Errorf("annotation %s missing", a)
 		}

@@ -44,6 +44,10 @@ func CatalogAnnotations(displayName, tags string) map[string]string {
 		"tekton.dev/tags":                 tags,
 		"tekton.dev/displayName":          displayName,
 		"tekton.dev/platforms":            "linux/amd64,linux/arm64",
+		// Artifact Hub's Tekton packages read these, as the tektoncd-catalog repositories
+		// set them (catalog/artifacthub-repo.yml is the repository's metadata).
+		"artifacthub.io/category": "integration-delivery",
+		"artifacthub.io/links":    "- name: source\n  url: https://github.com/iter8-tools/iter8-tekton\n",
 	}
 }
 
