@@ -40,6 +40,14 @@ func Assess(ctx context.Context, d *Deps, k int32) (*AssessResult, error) {
 	}
 
 	if assessed(exp) < k {
+		// Assess may change the target's traffic: only while this experiment holds it.
+		if err := d.renewTarget(ctx, exp, int(k)); err != nil {
+			var se *StageError
+			if errors.As(err, &se) {
+				return nil, d.fail(ctx, se.Reason, se.Message)
+			}
+			return nil, err
+		}
 		now := metav1.NewTime(d.now())
 		res := analytics.Assess(exp, now)
 		var written bool

@@ -333,38 +333,6 @@ func (s *ClusterStore) Event(ctx context.Context, exp *v2alpha1.Experiment, even
 	_ = s.Events.CreateEvent(ctx, ev)
 }
 
-// Contenders lists the experiments of every namespace that name target.
-func (s *ClusterStore) Contenders(ctx context.Context, target string) ([]v2alpha1.Experiment, error) {
-	var raw []byte
-	err := retry.OnError(writeBackoff, transient, func() error {
-		var err error
-		raw, err = body(s.Client.Get().AbsPath(experimentsPath("")...).Do(ctx))
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing experiments: %w", err)
-	}
-	// Each item on its own: one this version cannot read holds no target we can judge,
-	// and must not hide the others.
-	var list struct {
-		Items []json.RawMessage `json:"items"`
-	}
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, fmt.Errorf("decoding the list of experiments: %w", err)
-	}
-	var out []v2alpha1.Experiment
-	for _, item := range list.Items {
-		var exp v2alpha1.Experiment
-		if err := json.Unmarshal(item, &exp); err != nil {
-			continue
-		}
-		if exp.Spec.Target == target {
-			out = append(out, exp)
-		}
-	}
-	return out, nil
-}
-
 // ClusterMetrics reads Metric objects from the cluster.
 type ClusterMetrics struct {
 	Dynamic dynamic.Interface

@@ -49,6 +49,9 @@ type Deps struct {
 
 	// Interval overrides spec.duration.intervalSeconds when positive (tests, demos).
 	Interval time.Duration
+	// Lease makes one experiment at a time the holder of a target: ClusterLease in the
+	// cluster, LocalLease in one process. Nil for Deps made for one experiment alone.
+	Lease TargetLease
 	// TargetWait bounds how long init waits for another experiment to release the target.
 	TargetWait time.Duration
 	// TargetPoll is the pause between looks at the target's holder.

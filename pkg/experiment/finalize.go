@@ -144,6 +144,9 @@ func Finalize(ctx context.Context, d *Deps, pipelineStatus string) (*FinalizeRes
 	if err != nil {
 		return nil, err
 	}
+	// Completed: the target is free for the next experiment, without waiting for the
+	// lease to expire.
+	d.releaseTarget(ctx, exp)
 	res := finalResult(exp)
 	evType := corev1.EventTypeNormal
 	if res.Outcome != OutcomeSucceeded {

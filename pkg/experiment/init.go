@@ -317,28 +317,24 @@ func (d *Deps) getMetric(ctx context.Context, ref, expNamespace string) (*v2alph
 	return nil, "", fmt.Errorf("metric %s: %w", ref, ErrMetricNotFound)
 }
 
-// acquireTarget makes this experiment the one holder of its target. Another experiment
-// that holds the target (TargetAcquired, not Completed) makes it wait, up to TargetWait.
-//
-// An experiment claims the target by marking TargetAcquired and then looking again: it
-// holds the target only if, after its own mark, no other experiment is marked. Two that
-// marked at once both see each other; the one that comes first (earlier initTime, then
-// namespace/name) waits briefly for the other to let go, so that exactly one keeps it. A
-// follower that stays marked checked before this one marked, so it holds the target:
-// this one lets go. Marks are written and lists read through the API server, so of two
-// experiments the later to mark always sees the other's mark: never two holders.
+// acquireTarget makes this experiment the one holder of its target, through the target's
+// lease (TargetLease), taken for the experiment's planned duration and LeaseGrace.
+// Another experiment that holds an unexpired lease makes it wait, up to TargetWait.
 func (d *Deps) acquireTarget(ctx context.Context, exp *v2alpha1.Experiment) error {
+	lease := d.Lease
+	if lease == nil {
+		// Deps made for one experiment alone (tests): it holds its target.
+		lease = &LocalLease{Now: d.now}
+	}
 	deadline := d.now().Add(d.TargetWait)
 	poll := d.TargetPoll
 	if poll <= 0 {
 		poll = 2 * time.Second
 	}
-	// A follower that saw this one's mark lets go within a round trip or two.
-	const settleTries = 10
-	settle := min(poll/settleTries, 100*time.Millisecond)
+	ttl := d.leaseTTL(exp, exp.Spec.TotalIterations())
 	announced := false
 	for {
-		holder, err := d.targetHolder(ctx, exp)
+		holder, err := lease.Acquire(ctx, exp, ttl)
 		if err != nil {
 			return err
 		}
@@ -350,34 +346,9 @@ func (d *Deps) acquireTarget(ctx context.Context, exp *v2alpha1.Experiment) erro
 			}); err != nil {
 				return err
 			}
-			// Counted, not timed, so that a stopped test clock cannot hold it forever.
-			for tries := 1; ; tries++ {
-				preceding, following, _, err := d.otherMarks(ctx, exp)
-				if err != nil {
-					return err
-				}
-				holder = preceding
-				if holder == "" && following != "" && tries >= settleTries {
-					holder = following
-				}
-				if holder != "" || following == "" {
-					break
-				}
-				if err := d.sleep(ctx, settle); err != nil {
-					return err
-				}
-			}
-			if holder == "" {
-				d.logf("init: target %s acquired", exp.Spec.Target)
-				d.Store.Event(ctx, exp, corev1.EventTypeNormal, v2alpha1.ReasonTargetAcquired, "Target "+exp.Spec.Target+" acquired")
-				return nil
-			}
-			if _, err := d.Store.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error {
-				e.Status.MarkCondition(v2alpha1.ConditionTargetAcquired, corev1.ConditionFalse, v2alpha1.ReasonTargetWaiting, "Target "+e.Spec.Target+" is held by "+holder, now)
-				return nil
-			}); err != nil {
-				return err
-			}
+			d.logf("init: target %s acquired", exp.Spec.Target)
+			d.Store.Event(ctx, exp, corev1.EventTypeNormal, v2alpha1.ReasonTargetAcquired, "Target "+exp.Spec.Target+" acquired")
+			return nil
 		}
 		if !d.now().Before(deadline) {
 			return &StageError{Reason: v2alpha1.ReasonTargetWaiting, Message: fmt.Sprintf("target %s is held by experiment %s; gave up after %s", exp.Spec.Target, holder, d.TargetWait)}
@@ -397,54 +368,6 @@ func (d *Deps) acquireTarget(ctx context.Context, exp *v2alpha1.Experiment) erro
 			return err
 		}
 	}
-}
-
-// targetHolder names another live experiment that holds exp's target: one marked as
-// holding it that precedes exp, or, while exp holds no mark itself, any marked one.
-func (d *Deps) targetHolder(ctx context.Context, exp *v2alpha1.Experiment) (string, error) {
-	preceding, following, marked, err := d.otherMarks(ctx, exp)
-	if err != nil || preceding != "" || marked {
-		return preceding, err
-	}
-	return following, nil
-}
-
-// otherMarks names another live experiment marked as holding exp's target that precedes
-// exp, and one that follows it, and says whether exp itself is marked.
-func (d *Deps) otherMarks(ctx context.Context, exp *v2alpha1.Experiment) (preceding, following string, marked bool, err error) {
-	contenders, err := d.Store.Contenders(ctx, exp.Spec.Target)
-	if err != nil {
-		return "", "", false, err
-	}
-	self := exp.Namespace + "/" + exp.Name
-	mine := exp
-	for i := range contenders {
-		if contenders[i].Namespace+"/"+contenders[i].Name == self {
-			mine = &contenders[i]
-			marked = mine.Status.IsTrue(v2alpha1.ConditionTargetAcquired)
-		}
-	}
-	for i := range contenders {
-		c := &contenders[i]
-		id := c.Namespace + "/" + c.Name
-		if id == self || c.Status.IsTrue(v2alpha1.ConditionCompleted) || !c.Status.IsTrue(v2alpha1.ConditionTargetAcquired) {
-			continue
-		}
-		if precedes(c, mine) {
-			preceding = id
-		} else if following == "" {
-			following = id
-		}
-	}
-	return preceding, following, marked, nil
-}
-
-func precedes(a, b *v2alpha1.Experiment) bool {
-	ta, tb := a.Status.InitTime, b.Status.InitTime
-	if ta != nil && tb != nil && !ta.Equal(tb) {
-		return ta.Before(tb)
-	}
-	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 }
 
 // fail records a failure on the experiment and returns it as a StageError.

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -44,6 +45,13 @@ func Iterate(ctx context.Context, d *Deps, k int32) (*IterateResult, error) {
 	}
 	if k > exp.Spec.TotalIterations() {
 		return nil, fmt.Errorf("iteration %d is beyond the experiment's %d iterations", k, exp.Spec.TotalIterations())
+	}
+	if err := d.renewTarget(ctx, exp, int(k)); err != nil {
+		var se *StageError
+		if errors.As(err, &se) {
+			return nil, d.fail(ctx, se.Reason, se.Message)
+		}
+		return nil, err
 	}
 
 	if d.loopActionDue(exp, k) {

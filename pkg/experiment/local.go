@@ -76,12 +76,6 @@ func (s *FileStore) Event(_ context.Context, _ *v2alpha1.Experiment, eventType, 
 	s.Events = append(s.Events, eventType+" "+reason+": "+message)
 }
 
-// Contenders is the experiment itself: locally nothing else holds its target.
-func (s *FileStore) Contenders(ctx context.Context, target string) ([]v2alpha1.Experiment, error) {
-	exp, _ := s.Get(ctx)
-	return []v2alpha1.Experiment{*exp}, nil
-}
-
 // LocalMetrics serves Metric objects given in files (and the builtin ones).
 type LocalMetrics map[string]*v2alpha1.Metric
 

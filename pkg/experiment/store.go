@@ -28,8 +28,6 @@ type Store interface {
 	UpdateSpec(ctx context.Context, mutate func(*v2alpha1.Experiment) error) (*v2alpha1.Experiment, error)
 	// Event records a Kubernetes event on the experiment (eventType Normal or Warning).
 	Event(ctx context.Context, exp *v2alpha1.Experiment, eventType, reason, message string)
-	// Contenders lists every experiment, in all namespaces, that names the same target.
-	Contenders(ctx context.Context, target string) ([]v2alpha1.Experiment, error)
 }
 
 // CachedReader is a Store that can also read the experiment from a cache, the API server's

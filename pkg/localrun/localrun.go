@@ -187,6 +187,7 @@ func Deps(store experiment.Store, namespace string, o Options) *experiment.Deps 
 		ValidateActions: func(exp *v2alpha1.Experiment) *apis.FieldError {
 			return actions.Validate(exp).Also(actions.CheckExec(exp, o.Exec))
 		},
+		Lease:    &experiment.LocalLease{},
 		Interval: o.Interval,
 		Log:      log,
 	}

@@ -347,6 +347,7 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 		CheckMirroring: func(ctx context.Context, exp *v2alpha1.Experiment) string {
 			return experiment.CheckDarkVersion(ctx, dyn, exp)
 		},
+		Lease:      &experiment.ClusterLease{Client: api},
 		TargetWait: o.targetWait,
 		Log:        log,
 	}

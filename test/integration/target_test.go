@@ -6,13 +6,18 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/experiment"
 	"github.com/iter8-tools/iter8-tekton/pkg/stagecmd"
 )
 
@@ -128,8 +133,12 @@ func TestTargetHeldByOne(t *testing.T) {
 	if k != 2 || res["outcome"] != "Succeeded" {
 		t.Fatalf("first ran %d iterations with results %v, want 2 and Succeeded", k, res)
 	}
-	if s, r, _ := conditionOf(e.get(t, nsA, "first"), v2alpha1.ConditionTargetAcquired); s != corev1.ConditionFalse || r != v2alpha1.ReasonExperimentCompleted {
+	first := e.get(t, nsA, "first")
+	if s, r, _ := conditionOf(first, v2alpha1.ConditionTargetAcquired); s != corev1.ConditionFalse || r != v2alpha1.ReasonExperimentCompleted {
 		t.Errorf("first's TargetAcquired after finalize = %s %s, want False ExperimentCompleted (released)", s, r)
+	}
+	if l := targetLease(t, e, first); l != nil {
+		t.Errorf("the first's lease outlived it: %s", mustJSON(l))
 	}
 
 	// The first released the target: run again, the second's init acquires it.
@@ -230,5 +239,132 @@ func TestTargetRace(t *testing.T) {
 		if got := vsWeights(t, e, nsA); !cmp.Equal([]int64{100, 0}, got) {
 			t.Errorf("round %d: VirtualService weights %v after init, want 100/0", round, got)
 		}
+	}
+}
+
+var leaseGVR = schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"}
+
+// targetLease reads the Lease of the experiment's target, or nil when there is none.
+func targetLease(t *testing.T, e *env, exp *v2alpha1.Experiment) *coordinationv1.Lease {
+	t.Helper()
+	ns, name := experiment.TargetLeaseName(exp)
+	l, err := e.kube.CoordinationV1().Leases(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestTargetLeaseManyContenders starts the inits of six experiments of six namespaces at
+// once, all on one free target, round after round: each round exactly one holds the
+// target, the Lease names it by UID, and the others failed naming it.
+func TestTargetLeaseManyContenders(t *testing.T) {
+	e := cluster(t)
+	const contenders, rounds = 6, 8
+	for round := range rounds {
+		targetNS := namespace(t, e)
+		target := targetNS + "/sample-app"
+		istioVS(t, e, targetNS, 100, 0)
+		type contender struct{ ns, name string }
+		var cs []contender
+		for i := range contenders {
+			ns := namespace(t, e)
+			name := fmt.Sprintf("c%d", i)
+			e.apply(t, ns, healthyLatency(t), vsCanaryExperiment(t, name, target, targetNS, 2))
+			cs = append(cs, contender{ns, name})
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, contenders)
+		for i, c := range cs {
+			wg.Go(func() {
+				_, _, errs[i] = e.stage(t, stagecmd.StageInit, c.ns, c.name, "--target-wait", "1s")
+			})
+		}
+		wg.Wait()
+
+		var holders []*v2alpha1.Experiment
+		exps := make([]*v2alpha1.Experiment, contenders)
+		for i, c := range cs {
+			exps[i] = e.get(t, c.ns, c.name)
+			if exps[i].Status.IsTrue(v2alpha1.ConditionTargetAcquired) {
+				holders = append(holders, exps[i])
+			}
+		}
+		if len(holders) != 1 {
+			t.Fatalf("round %d: %d experiments hold %s (init errors %v)", round, len(holders), target, errs)
+		}
+		holder := holders[0].Namespace + "/" + holders[0].Name
+		l := targetLease(t, e, holders[0])
+		if l == nil || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != string(holders[0].UID) || l.Namespace != targetNS {
+			t.Fatalf("round %d: lease %s, want one in %s held by %s's UID %s", round, mustJSON(l), targetNS, holder, holders[0].UID)
+		}
+		if d := l.Spec.LeaseDurationSeconds; d == nil || *d != int32(2+experiment.LeaseGrace/time.Second) {
+			t.Errorf("round %d: leaseDurationSeconds %v, want 2 intervals of 1s and the grace", round, d)
+		}
+		for i, x := range exps {
+			id := x.Namespace + "/" + x.Name
+			switch {
+			case id == holder && errs[i] != nil:
+				t.Errorf("round %d: the holder %s's init failed: %v", round, id, errs[i])
+			case id != holder && (errs[i] == nil || !strings.Contains(errs[i].Error(), holder)):
+				t.Errorf("round %d: %s's init error = %v, want TargetWaiting naming %s", round, id, errs[i], holder)
+			}
+		}
+		if got := vsWeights(t, e, targetNS); !cmp.Equal([]int64{100, 0}, got) {
+			t.Errorf("round %d: VirtualService weights %v after init, want 100/0", round, got)
+		}
+	}
+}
+
+// TestTargetLeaseOfACrashedRun: a Lease left by a run that died frees the target once it
+// expires, and not before.
+func TestTargetLeaseOfACrashedRun(t *testing.T) {
+	e := cluster(t)
+	ns := namespace(t, e)
+	target := ns + "/sample-app"
+	istioVS(t, e, ns, 100, 0)
+	e.apply(t, ns, healthyLatency(t), vsCanaryExperiment(t, "next", target, ns, 2))
+	exp := e.get(t, ns, "next")
+	leaseNS, leaseName := experiment.TargetLeaseName(exp)
+	leave := func(renewed time.Time, seconds int32) {
+		t.Helper()
+		holder := "uid-of-a-crashed-run"
+		renew := metav1.NewMicroTime(renewed)
+		l := &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Namespace: leaseNS, Name: leaseName, Annotations: map[string]string{experiment.LeaseAnnotation: "gone/crashed"}},
+			Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder, RenewTime: &renew, AcquireTime: &renew, LeaseDurationSeconds: &seconds},
+		}
+		_ = e.kube.CoordinationV1().Leases(leaseNS).Delete(context.Background(), leaseName, metav1.DeleteOptions{})
+		if _, err := e.kube.CoordinationV1().Leases(leaseNS).Create(context.Background(), l, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Renewed a minute ago for an hour: held.
+	leave(time.Now().Add(-time.Minute), 3600)
+	_, _, err := e.stage(t, stagecmd.StageInit, ns, "next", "--target-wait", "1s")
+	if err == nil || !strings.Contains(err.Error(), "held by experiment gone/crashed") {
+		t.Fatalf("init under a live lease: %v, want TargetWaiting naming gone/crashed", err)
+	}
+
+	// Renewed two hours ago for an hour: expired, taken.
+	leave(time.Now().Add(-2*time.Hour), 3600)
+	if _, _, err := e.stage(t, stagecmd.StageInit, ns, "next", "--target-wait", "1s"); err != nil {
+		t.Fatalf("init under an expired lease: %v", err)
+	}
+	l := targetLease(t, e, exp)
+	if l == nil || *l.Spec.HolderIdentity != string(exp.UID) || l.Annotations[experiment.LeaseAnnotation] != ns+"/next" || l.Spec.LeaseTransitions == nil || *l.Spec.LeaseTransitions != 1 {
+		t.Errorf("lease after taking it over: %s", mustJSON(l))
+	}
+
+	// Finalize gives it back.
+	if k, res, err := e.runAll(t, ns, "next", 1); err != nil || k != 2 || res["outcome"] != "Succeeded" {
+		t.Fatalf("the experiment ran %d iterations, results %v, error %v", k, res, err)
+	}
+	if l := targetLease(t, e, exp); l != nil {
+		t.Errorf("the lease outlived the experiment: %s", mustJSON(l))
 	}
 }

@@ -284,9 +284,11 @@ const (
 
 // The condition reasons.
 const (
-	ReasonExperimentInitialized      = "ExperimentInitialized"
-	ReasonTargetAcquired             = "TargetAcquired"
-	ReasonTargetWaiting              = "TargetWaiting"
+	ReasonExperimentInitialized = "ExperimentInitialized"
+	ReasonTargetAcquired        = "TargetAcquired"
+	ReasonTargetWaiting         = "TargetWaiting"
+	// ReasonTargetLost: the experiment's lease on its target expired and another took it.
+	ReasonTargetLost                 = "TargetLost"
 	ReasonStageAdvanced              = "StageAdvanced"
 	ReasonIterationUpdate            = "IterationUpdate"
 	ReasonExperimentCompleted        = "ExperimentCompleted"
