@@ -447,7 +447,7 @@ func manifests(o Options, stagesRef string) (*releaseFiles, error) {
 	var all []string
 	all = append(all, crds...)
 	all = append(all, "config/install/namespaces.yaml")
-	for _, rbac := range []string{"service_account.yaml", "role.yaml", "cluster_role.yaml"} {
+	for _, rbac := range []string{"service_account.yaml", "role.yaml", "shared/metric_reader.yaml"} {
 		if _, err := os.Stat(filepath.Join(o.Root, "config", "rbac", rbac)); err == nil {
 			all = append(all, "config/rbac/"+rbac)
 		}

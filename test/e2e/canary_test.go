@@ -39,14 +39,6 @@ namespace: ` + ns + `
 resources:
 - ` + rel("config/rbac") + `
 - ` + rel("config/tekton") + `
-patches:
-- target:
-    kind: ClusterRoleBinding
-    name: iter8-tekton
-  patch: |-
-    - op: replace
-      path: /metadata/name
-      value: iter8-tekton-` + ns + `
 `
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
 		t.Fatal(err)
@@ -54,7 +46,13 @@ patches:
 	if _, err := kubectl(ctx, nil, "apply", "-k", dir); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { kubectl(context.Background(), nil, "delete", "clusterrolebinding", "iter8-tekton-"+ns) })
+	for _, shared := range []string{"iter8-system", "iter8-knative", "iter8-istio"} {
+		if _, err := kubectl(ctx, nil, "create", "rolebinding", "iter8-tekton-metrics-"+ns, "-n", shared,
+			"--role=iter8-tekton-metrics", "--serviceaccount="+ns+":iter8-tekton"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { kubectl(context.Background(), nil, "delete", "rolebinding", "-n", shared, "iter8-tekton-metrics-"+ns) })
+	}
 }
 
 // TestCanaryRollback runs a Progressive Canary whose candidate breaks a rollback objective

@@ -38,36 +38,56 @@ var rbacResources = map[string]schema.GroupVersionResource{
 }
 
 // installRBAC installs what config/rbac/kustomization.yaml lists, as a user does for the
-// namespace ns: the namespaced objects moved to ns, every ServiceAccount subject too.
+// namespace ns: the namespaced objects moved to ns, every ServiceAccount subject too. The
+// Roles of the shared Metrics' namespaces (iter8-*) stay there; their bindings get a name
+// of their own per test namespace and are removed when the test ends.
 func (e *env) installRBAC(t *testing.T, ns string) {
 	t.Helper()
 	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(root, "config", "rbac")
-	b, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kust struct {
-		Resources []string `json:"resources"`
-	}
-	if err := yaml.Unmarshal(b, &kust); err != nil {
-		t.Fatalf("config/rbac/kustomization.yaml: %v", err)
-	}
-	if len(kust.Resources) == 0 {
-		t.Fatal("config/rbac/kustomization.yaml lists no resources")
+	var files []string
+	for _, dir := range []string{filepath.Join(root, "config", "rbac"), filepath.Join(root, "config", "rbac", "shared")} {
+		b, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kust struct {
+			Resources []string `json:"resources"`
+		}
+		if err := yaml.Unmarshal(b, &kust); err != nil {
+			t.Fatalf("%s/kustomization.yaml: %v", dir, err)
+		}
+		if len(kust.Resources) == 0 {
+			t.Fatalf("%s/kustomization.yaml lists no resources", dir)
+		}
+		for _, f := range kust.Resources {
+			files = append(files, filepath.Join(dir, f))
+		}
 	}
 	ctx := context.Background()
-	for _, f := range kust.Resources {
-		for _, u := range readObjects(t, filepath.Join(dir, f)) {
+	for _, f := range files {
+		for _, u := range readObjects(t, f) {
 			r, ok := rbacResources[u.GetKind()]
 			if !ok {
 				t.Fatalf("%s: unexpected kind %s", f, u.GetKind())
 			}
 			var ri dynamic.ResourceInterface = e.dyn.Resource(r)
-			if u.GetKind() != "ClusterRole" && u.GetKind() != "ClusterRoleBinding" {
+			shared := strings.HasPrefix(u.GetNamespace(), "iter8-")
+			switch {
+			case u.GetKind() == "ClusterRole" || u.GetKind() == "ClusterRoleBinding":
+			case shared:
+				e.ensureNamespace(t, u.GetNamespace())
+				if u.GetKind() == "RoleBinding" {
+					u.SetName(u.GetName() + "-" + ns)
+				}
+				ri = e.dyn.Resource(r).Namespace(u.GetNamespace())
+				objNS, name := u.GetNamespace(), u.GetName()
+				t.Cleanup(func() {
+					_ = e.dyn.Resource(r).Namespace(objNS).Delete(context.Background(), name, metav1.DeleteOptions{})
+				})
+			default:
 				u.SetNamespace(ns)
 				ri = e.dyn.Resource(r).Namespace(ns)
 			}
@@ -157,6 +177,8 @@ func TestRBAC(t *testing.T) {
 	}
 
 	t.Run("the stages run a canary with the token", func(t *testing.T) {
+		// init takes the target's Lease, iterate and assess renew it, finalize deletes
+		// it: with the Role's get, create, update and delete on leases, and nothing more.
 		startRevisions(t, e, ns, 3*time.Millisecond)
 		canaryKsvc(t, e, ns, 100, 0)
 		var n notifications
@@ -217,6 +239,37 @@ func TestRBAC(t *testing.T) {
 		for _, c := range []string{"iter8-" + stagecmd.StageInit, "iter8-" + stagecmd.StageFinalize} {
 			if !components[c] {
 				t.Errorf("no Event from %s (events from %v)", c, components)
+			}
+		}
+	})
+
+	t.Run("what was dropped is refused", func(t *testing.T) {
+		// No cluster-wide grant: the target's lock is a Lease, not a list of every
+		// namespace's Experiments.
+		if _, err := saDyn.Resource(v2alpha1.ExperimentResource).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("list experiments in all namespaces: error = %v, want Forbidden", err)
+		}
+		if _, err := saDyn.Resource(v2alpha1.MetricResource).Namespace(other).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("list metrics in %s: error = %v, want Forbidden", other, err)
+		}
+		// Nothing patches a Revision.
+		rev := schema.GroupVersionResource{Group: "serving.knative.dev", Version: "v1", Resource: "revisions"}
+		if _, err := saDyn.Resource(rev).Namespace(ns).Patch(ctx, "sample-app-v1", types.MergePatchType, []byte(`{"metadata":{"labels":{"x":"y"}}}`), metav1.PatchOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("patch a revision: error = %v, want Forbidden", err)
+		}
+		// Leases in the namespace of the Role only.
+		if _, err := saKube.CoordinationV1().Leases(other).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("list leases in %s: error = %v, want Forbidden", other, err)
+		}
+		if _, err := saKube.CoordinationV1().Leases(ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("list leases in %s: error = %v, want Forbidden (get, create, update and delete by name only)", ns, err)
+		}
+	})
+
+	t.Run("the shared Metrics are readable", func(t *testing.T) {
+		for _, shared := range []string{"iter8-system", "iter8-knative", "iter8-istio"} {
+			if _, err := saDyn.Resource(v2alpha1.MetricResource).Namespace(shared).List(ctx, metav1.ListOptions{}); err != nil {
+				t.Errorf("list metrics in %s: %v", shared, err)
 			}
 		}
 	})

@@ -170,6 +170,11 @@ func TestRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	shared, err := filepath.Glob(filepath.Join(root, "config/rbac/shared/*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths = append(paths, shared...)
 	var bound []string
 	for _, p := range paths {
 		if filepath.Base(p) == "kustomization.yaml" {
@@ -217,7 +222,9 @@ func TestRBAC(t *testing.T) {
 		}
 	}
 	sort.Strings(bound)
-	want := []string{"ClusterRoleBinding/ClusterRole/iter8-tekton", "RoleBinding/Role/iter8-tekton", "RoleBinding/Role/iter8-tekton-secrets"}
+	// No cluster-wide grant: the shared Metrics are read through a Role in each of their
+	// namespaces.
+	want := []string{"RoleBinding/Role/iter8-tekton", "RoleBinding/Role/iter8-tekton-metrics", "RoleBinding/Role/iter8-tekton-metrics", "RoleBinding/Role/iter8-tekton-metrics", "RoleBinding/Role/iter8-tekton-secrets"}
 	if d := cmp.Diff(want, bound); d != "" {
 		t.Errorf("bindings (-want +got):\n%s", d)
 	}
