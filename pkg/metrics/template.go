@@ -233,3 +233,23 @@ func EscapeJSON(s string) string {
 	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	return string(out[1 : len(out)-1])
 }
+
+// placeholder matches what Substitute substitutes: $$, ${name} or $name.
+var placeholder = regexp.MustCompile(`\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))`)
+
+// Placeholders returns the names of the placeholders of tmpl, in order, each once.
+func Placeholders(tmpl string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range placeholder.FindAllStringSubmatch(tmpl, -1) {
+		name := m[1] + m[2]
+		if name != "" && !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// ComputedArgs are the arguments Args gives every version besides its variables.
+var ComputedArgs = []string{"name", "elapsedTime", "interval", "revision"}

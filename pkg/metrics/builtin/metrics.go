@@ -45,3 +45,13 @@ func Metrics() []v2alpha1.Metric {
 		mk("latency-99th-percentile", "99th percentile latency", v2alpha1.GaugeMetricType, &ms, true),
 	}
 }
+
+// Has reports whether name is one of the builtin metrics (in Namespace).
+func Has(name string) bool {
+	for _, m := range Metrics() {
+		if m.Name == name {
+			return true
+		}
+	}
+	return false
+}

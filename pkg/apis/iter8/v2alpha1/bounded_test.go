@@ -52,3 +52,21 @@ spec: {type: HUGE, authType: HUGE, secret: HUGE, method: HUGE, onMissingValue: H
 		}
 	}
 }
+
+// TestNumberErrorsNameTheField: a limit or a level written as an object or a list is an
+// error that names its field.
+func TestNumberErrorsNameTheField(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{"kind: Experiment\nmetadata: {name: e}\nspec:\n  target: t\n  criteria:\n    objectives: [{metric: a, upperLimit: 1}, {metric: m, upperLimit: {value: 5}}]\n",
+			`decoding Experiment: spec.criteria.objectives[1].upperLimit: {"value":5} is neither a number nor a string`},
+		{"kind: Metric\nmetadata: {name: m}\nspec: {mock: [{name: v1, level: [1, 2]}]}\n",
+			`decoding Metric: spec.mock[0].level: [1,2] is neither a number nor a string`},
+		{"kind: Experiment\nmetadata: {name: e}\nspec:\n  target: t\n  criteria:\n    objectives: [{metric: m, lowerLimit: true}]\n",
+			`decoding Experiment: spec.criteria.objectives[0].lowerLimit: true is neither a number nor a string`},
+	} {
+		_, err := DecodeDocuments(strings.NewReader("apiVersion: iter8.tools/v2alpha2\n" + tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want it to contain %q", err, tc.want)
+		}
+	}
+}

@@ -3,9 +3,11 @@ package v2alpha1
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -122,6 +124,46 @@ func decodeOne(raw []byte, index int) (Document, error) {
 	return d, nil
 }
 
+// findValue returns the path (spec.criteria.objectives[0].upperLimit) of the first value
+// of tree whose compact JSON is value, or "".
+func findValue(tree any, value, path string) string {
+	var want bytes.Buffer
+	if json.Compact(&want, []byte(value)) != nil {
+		return ""
+	}
+	var walk func(v any, path string) string
+	walk = func(v any, path string) string {
+		switch v := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(v))
+			for k := range v {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if b, err := json.Marshal(v[k]); err == nil && bytes.Equal(b, want.Bytes()) {
+					return p
+				}
+				if found := walk(v[k], p); found != "" {
+					return found
+				}
+			}
+		case []any:
+			for i, x := range v {
+				if found := walk(x, fmt.Sprintf("%s[%d]", path, i)); found != "" {
+					return found
+				}
+			}
+		}
+		return ""
+	}
+	return walk(tree, path)
+}
+
 func isOnlyComments(b []byte) bool {
 	for _, line := range bytes.Split(b, []byte("\n")) {
 		l := bytes.TrimSpace(line)
@@ -142,6 +184,14 @@ func unmarshalStrict(raw []byte, obj any) error {
 		return err
 	}
 	strict, err := kjson.UnmarshalStrict(js, obj, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+	var ne *NumberError
+	if errors.As(err, &ne) && ne.Path == "" {
+		// The decoder gives a custom type's error no field path: find it.
+		var tree any
+		if json.Unmarshal(js, &tree) == nil {
+			ne.Path = findValue(tree, ne.Value, "")
+		}
+	}
 	if err != nil {
 		return err
 	}

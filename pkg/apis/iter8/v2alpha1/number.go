@@ -84,6 +84,21 @@ func (n Number) MarshalJSON() ([]byte, error) {
 	return []byte(n.raw), nil
 }
 
+// NumberError is the error of a Number written as something other than a number or a
+// string (an object, a list, a boolean). Path is the field, when the decoder found it.
+type NumberError struct {
+	Value string
+	Path  string
+}
+
+func (e *NumberError) Error() string {
+	v := BoundedValue(e.Value)
+	if e.Path == "" {
+		return fmt.Sprintf("%s is neither a number nor a string", v)
+	}
+	return fmt.Sprintf("%s: %s is neither a number nor a string", e.Path, v)
+}
+
 // UnmarshalJSON keeps a JSON number or string as it is; other JSON is an error.
 func (n *Number) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
@@ -102,7 +117,7 @@ func (n *Number) UnmarshalJSON(b []byte) error {
 	default:
 		var f json.Number
 		if err := json.Unmarshal(b, &f); err != nil {
-			return fmt.Errorf("%s is neither a number nor a string", b)
+			return &NumberError{Value: string(b)}
 		}
 	}
 	n.raw = string(b)

@@ -2,10 +2,12 @@ package v2alpha1
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/itchyny/gojq"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"knative.dev/pkg/apis"
 
@@ -425,8 +427,28 @@ func (m *MetricSpec) validate() *apis.FieldError {
 	if (m.JQExpression == nil || *m.JQExpression == "") && !isPrometheus {
 		errs = errs.Also(apis.ErrMissingField("jqExpression"))
 	}
+	if u := m.URLTemplate; u != nil && strings.TrimSpace(*u) != "" {
+		if parsed, err := url.Parse(strings.TrimSpace(*u)); err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
+			errs = errs.Also(invalidValue(*u, "urlTemplate", "must be an http or https URL with a host"))
+		}
+	}
+	if q := m.JQExpression; q != nil && strings.TrimSpace(*q) != "" && !isPrometheus {
+		switch {
+		case len(*q) > MaxJQExpressionBytes:
+			errs = errs.Also(invalidValue(*q, "jqExpression", fmt.Sprintf("at most %d bytes", MaxJQExpressionBytes)))
+		default:
+			if parsed, err := gojq.Parse(*q); err != nil {
+				errs = errs.Also(invalidValue(*q, "jqExpression", "not a jq expression: "+err.Error()))
+			} else if _, err := gojq.Compile(parsed); err != nil {
+				errs = errs.Also(invalidValue(*q, "jqExpression", "not a jq expression: "+err.Error()))
+			}
+		}
+	}
 	return errs
 }
+
+// MaxJQExpressionBytes bounds a jqExpression: extracting a number takes a line.
+const MaxJQExpressionBytes = 4096
 
 // variableName is what a version variable may be called: a template variable name.
 var variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
