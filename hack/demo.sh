@@ -8,7 +8,10 @@
 #   1. examples/conformance.yaml against current: it passes, after 7 iterations;
 #   2. examples/canary.yaml, current against candidate: the candidate violates the
 #      rollback objective on the error rate and is rolled back at the first iteration;
-#      current is recommended for promotion.
+#      current is recommended for promotion;
+#   3. examples/progressive.yaml, current against a healthy candidate, with the traffic
+#      modelled locally: every iteration moves 10 % more to the candidate (90/10 ... 50/50),
+#      and the candidate is promoted.
 #
 # It prints both describes and exits 0 only when both outcomes are the expected ones.
 # Whatever happens, the sample apps are stopped and the temporary files removed.
@@ -63,16 +66,18 @@ start_app() {
 	echo "sample-app $name: $url${*:+ ($*)}" >&2
 }
 
-step "starting the sample app: current (healthy) and candidate (slow and erroring)"
+step "starting the sample app: current (healthy), candidate (slow and erroring) and a healthy candidate"
 start_app current
 current_url=$url
 start_app candidate --latency 80ms --error-rate 0.2
 candidate_url=$url
+start_app good
+good_url=$url
 
-# The examples name the ports 18080 and 18081; point them at the apps just started.
-for f in conformance canary; do
+# The examples name the ports 18080, 18081 and 18082; point them at the apps just started.
+for f in conformance canary progressive; do
 	sed -e "s|http://127.0.0.1:18080/|$current_url|" -e "s|http://127.0.0.1:18081/|$candidate_url|" \
-		"examples/$f.yaml" >"$work/$f.yaml"
+		-e "s|http://127.0.0.1:18082/|$good_url|" "examples/$f.yaml" >"$work/$f.yaml"
 done
 
 # run_experiment NAME runs $work/NAME.yaml, prints its describe and sets rc to the exit
@@ -131,8 +136,21 @@ for objective in 'mean-latency <= 50.000' 'error-rate <= 0.010'; do
 	fi
 done
 
+step "experiment 3: Progressive canary, current against a healthy candidate (iter8ctl run -f examples/progressive.yaml --interval-seconds $INTERVAL)"
+run_experiment progressive
+step "experiment 3: iter8ctl run exited $rc"
+if [ "$rc" -ne 0 ]; then
+	echo "demo: FAIL: the Progressive canary should promote the candidate (exit 0), exited $rc" >&2
+	failed=1
+fi
+expect "$BIN/iter8ctl" assert -f "$work/progressive.out.yaml" -c completed -c noFailure -c candidateWon
+if ! grep -q '^Version recommended for promotion: candidate$' "$work/progressive.txt"; then
+	echo "demo: FAIL: the Progressive canary should recommend the candidate" >&2
+	failed=1
+fi
+
 if [ "$failed" -ne 0 ]; then
 	step "demo: FAILED: an outcome was not the expected one (see above)"
 	exit 1
 fi
-step "demo: OK: the Conformance experiment passed after 7 iterations; the Canary rolled the candidate back and recommends current"
+step "demo: OK: the Conformance experiment passed after 7 iterations; the Canary rolled the candidate back and recommends current; the Progressive canary moved the traffic to the healthy candidate and promotes it"

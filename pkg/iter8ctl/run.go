@@ -177,6 +177,9 @@ func readRunFiles(cmd *cobra.Command, files []string, policy actions.ExecPolicy)
 					continue
 				}
 				exp, expAt = d.Experiment, name
+				// Locally the weights are modelled: Progressive and BlueGreen need no
+				// weightObjRef (localrun.ModelTraffic).
+				localrun.ModelTraffic(exp)
 				ferr = actions.ValidateExperiment(exp).Also(actions.CheckExec(exp, policy))
 			case d.Metric != nil:
 				obj = objectName("Metric", d.Metric.Name, d.Index)

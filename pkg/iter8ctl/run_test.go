@@ -38,6 +38,7 @@ func TestMain(m *testing.M) {
 const (
 	conformanceExample = "../../examples/conformance.yaml"
 	canaryExample      = "../../examples/canary.yaml"
+	progressiveExample = "../../examples/progressive.yaml"
 	abExample          = "../../examples/ab.yaml"
 	abMetricsExample   = "../../examples/ab-metrics.yaml"
 )
@@ -116,7 +117,8 @@ func readOutcome(t *testing.T, path string) outcome {
 func TestRunOutcomes(t *testing.T) {
 	current := startApp(t, sampleapp.Config{Version: "current"})
 	candidate := startApp(t, sampleapp.Config{Version: "candidate", Latency: 80 * time.Millisecond, ErrorRate: 0.2})
-	urls := map[string]string{"http://127.0.0.1:18080/": current, "http://127.0.0.1:18081/": candidate}
+	good := startApp(t, sampleapp.Config{Version: "candidate"})
+	urls := map[string]string{"http://127.0.0.1:18080/": current, "http://127.0.0.1:18081/": candidate, "http://127.0.0.1:18082/": good}
 	abMetrics := mustRead(t, abMetricsExample)
 	ab := mustRead(t, abExample)
 	// Prometheus answers each version's latency from the query's revision label.

@@ -96,6 +96,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if exp.Namespace == "" {
 		exp.Namespace = DefaultNamespace
 	}
+	ModelTraffic(exp)
 	store := experiment.NewFileStore(exp, o.Path)
 	d := Deps(store, exp.Namespace, o)
 
@@ -175,7 +176,7 @@ func Deps(store experiment.Store, namespace string, o Options) *experiment.Deps 
 		log = io.Discard
 	}
 	collector := &metrics.Collector{PrometheusURL: o.PrometheusURL}
-	env := actions.Env{Out: log, Collect: experiment.CollectBuiltin, Exec: o.Exec}
+	env := actions.Env{Out: log, Collect: CollectByWeights(experiment.CollectBuiltin), Exec: o.Exec}
 	return &experiment.Deps{
 		Store:            store,
 		Metrics:          LocalMetrics(namespace, o.Metrics),
@@ -188,6 +189,7 @@ func Deps(store experiment.Store, namespace string, o Options) *experiment.Deps 
 			return actions.Validate(exp).Also(actions.CheckExec(exp, o.Exec))
 		},
 		Lease:    &experiment.LocalLease{},
+		Traffic:  &Traffic{},
 		Interval: o.Interval,
 		Log:      log,
 	}
