@@ -41,6 +41,8 @@ func TestDemo(t *testing.T) {
 		"Version recommended for promotion: current",
 		"- candidate fails error-rate <= 0.010: iter8-system/error-rate = 0.200 > 0.010: not satisfied (rollback objective)",
 		"- Rolled back: candidate",
+		"Experiment name: progressive",
+		"Version recommended for promotion: candidate",
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("the demo's describes do not say %q:\n%s", want, out)
@@ -52,8 +54,8 @@ func TestDemo(t *testing.T) {
 
 	// The sample apps were stopped: their ports no longer answer.
 	apps := regexp.MustCompile(`sample-app \w+: http://(127\.0\.0\.1:\d+)/`).FindAllStringSubmatch(stderr.String(), -1)
-	if len(apps) != 2 {
-		t.Fatalf("found %d sample app addresses in stderr, want 2:\n%s", len(apps), stderr.String())
+	if len(apps) != 3 {
+		t.Fatalf("found %d sample app addresses in stderr, want 3:\n%s", len(apps), stderr.String())
 	}
 	for _, m := range apps {
 		if c, err := net.DialTimeout("tcp", m[1], time.Second); err == nil {

@@ -51,7 +51,9 @@ resources:
 			"--role=iter8-tekton-metrics", "--serviceaccount="+ns+":iter8-tekton"); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { kubectl(context.Background(), nil, "delete", "rolebinding", "-n", shared, "iter8-tekton-metrics-"+ns) })
+		t.Cleanup(func() {
+			kubectl(context.Background(), nil, "delete", "rolebinding", "-n", shared, "iter8-tekton-metrics-"+ns)
+		})
 	}
 }
 
