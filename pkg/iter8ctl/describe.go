@@ -39,7 +39,7 @@ its reason, each metric value with its state, and the conditions.`,
 			if !validFormat(format) {
 				return usageErrorf(cmd, "invalid output format %q: want one of %v", output, describe.Formats)
 			}
-			exp, err := readExperiment(cmd, file)
+			exp, err := readReport(cmd, file)
 			if err != nil {
 				return err
 			}

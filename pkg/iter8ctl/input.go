@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -50,6 +51,24 @@ func readExperiment(cmd *cobra.Command, path string) (*v2alpha1.Experiment, erro
 	exp, err := v2alpha1.DecodeExperiment(b)
 	if err != nil {
 		return nil, fmt.Errorf("decoding experiment from %s: %w", inputName(path), err)
+	}
+	return exp, nil
+}
+
+// readReport reads an experiment to report on it (describe, assert): as a controller of
+// any iter8 release may have written it. Fields iter8ctl does not read are named once on
+// standard error; they change nothing of the report.
+func readReport(cmd *cobra.Command, path string) (*v2alpha1.Experiment, error) {
+	b, err := readInput(cmd, path)
+	if err != nil {
+		return nil, err
+	}
+	exp, ignored, err := v2alpha1.ReadExperiment(b)
+	if err != nil {
+		return nil, fmt.Errorf("decoding experiment from %s: %w", inputName(path), err)
+	}
+	if len(ignored) > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: ignored fields iter8ctl does not read: %s\n", inputName(path), strings.Join(ignored, ", "))
 	}
 	return exp, nil
 }

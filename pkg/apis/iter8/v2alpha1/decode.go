@@ -29,6 +29,24 @@ func DecodeExperiment(b []byte) (*Experiment, error) {
 	if err != nil {
 		return nil, err
 	}
+	return oneExperiment(docs)
+}
+
+// ReadExperiment decodes one Experiment as a controller may have written it, for a
+// report: fields this version does not know are skipped and returned, by path, and the
+// shapes of earlier iter8 releases are read as today's (upgradeLegacy). Authoring input
+// (validate, run, init) is decoded strictly instead.
+func ReadExperiment(b []byte) (*Experiment, []string, error) {
+	var ignored []string
+	docs, err := decodeDocuments(bytes.NewReader(b), &ignored)
+	if err != nil {
+		return nil, ignored, err
+	}
+	exp, err := oneExperiment(docs)
+	return exp, ignored, err
+}
+
+func oneExperiment(docs []Document) (*Experiment, error) {
 	var exp *Experiment
 	for _, d := range docs {
 		if d.Experiment == nil {
@@ -48,6 +66,12 @@ func DecodeExperiment(b []byte) (*Experiment, error) {
 // DecodeDocuments decodes a stream of YAML documents (or JSON) strictly. Every document
 // must be an iter8.tools Experiment or Metric, in v2alpha1 or v2alpha2, or a List of them.
 func DecodeDocuments(r io.Reader) ([]Document, error) {
+	return decodeDocuments(r, nil)
+}
+
+// decodeDocuments is DecodeDocuments; with ignored, unknown fields are appended to it
+// instead of being errors, and legacy shapes are upgraded.
+func decodeDocuments(r io.Reader, ignored *[]string) ([]Document, error) {
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(r))
 	var docs []Document
 	for i := 0; ; i++ {
@@ -71,7 +95,7 @@ func DecodeDocuments(r io.Reader) ([]Document, error) {
 		}
 		if meta.Kind == "List" || meta.Kind == "ExperimentList" || meta.Kind == "MetricList" {
 			for j, item := range meta.Items {
-				d, err := decodeOne(item, i)
+				d, err := decodeOne(item, i, ignored)
 				if err != nil {
 					return nil, fmt.Errorf("document %d item %d: %w", i, j, err)
 				}
@@ -79,7 +103,7 @@ func DecodeDocuments(r io.Reader) ([]Document, error) {
 			}
 			continue
 		}
-		d, err := decodeOne(raw, i)
+		d, err := decodeOne(raw, i, ignored)
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", i, err)
 		}
@@ -95,7 +119,7 @@ func (o *json2yamlObject) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func decodeOne(raw []byte, index int) (Document, error) {
+func decodeOne(raw []byte, index int, ignored *[]string) (Document, error) {
 	var meta struct {
 		APIVersion string `json:"apiVersion"`
 		Kind       string `json:"kind"`
@@ -118,8 +142,11 @@ func decodeOne(raw []byte, index int) (Document, error) {
 	default:
 		return Document{}, fmt.Errorf("kind %q is not Experiment or Metric", meta.Kind)
 	}
-	if err := unmarshalStrict(raw, obj); err != nil {
+	if err := unmarshalStrict(raw, obj, ignored); err != nil {
 		return Document{}, fmt.Errorf("decoding %s: %w", meta.Kind, err)
+	}
+	if ignored != nil && d.Experiment != nil {
+		upgradeLegacy(raw, d.Experiment)
 	}
 	return d, nil
 }
@@ -175,11 +202,17 @@ func isOnlyComments(b []byte) bool {
 }
 
 // unmarshalStrict decodes YAML or JSON like the API server does in strict mode: unknown
-// and duplicate fields are errors, named by their full path (spec.criteria.bogus).
-func unmarshalStrict(raw []byte, obj any) error {
+// and duplicate fields are errors, named by their full path (spec.criteria.bogus). With
+// ignored, they are appended to it instead (what a controller wrote is read as the API
+// server would have stored it).
+func unmarshalStrict(raw []byte, obj any, ignored *[]string) error {
 	// YAMLToJSON would keep the last of two equal keys without a word; the strict
 	// conversion refuses them, as the API server does.
-	js, err := yaml.YAMLToJSONStrict(raw)
+	convert := yaml.YAMLToJSONStrict
+	if ignored != nil {
+		convert = yaml.YAMLToJSON
+	}
+	js, err := convert(raw)
 	if err != nil {
 		return err
 	}
@@ -194,6 +227,15 @@ func unmarshalStrict(raw []byte, obj any) error {
 	}
 	if err != nil {
 		return err
+	}
+	if len(strict) > 0 && ignored != nil {
+		for _, e := range strict {
+			path := strings.TrimPrefix(strings.TrimSuffix(e.Error(), `"`), `unknown field "`)
+			if !legacyFields[path] {
+				*ignored = append(*ignored, path)
+			}
+		}
+		return nil
 	}
 	if len(strict) > 0 {
 		msgs := make([]string, len(strict))
