@@ -15,7 +15,9 @@ import (
 )
 
 // testExperiment is the Experiment of the catalog's tests/: a one-iteration Conformance
-// experiment without criteria, so it needs no metrics backend. Its target is made up.
+// experiment without criteria, so it needs no metrics backend. Its target is made up, and
+// named without a namespace: it is in the experiment's, where the stages may hold its
+// Lease.
 const testExperiment = "iter8-catalog-test"
 
 func testExperimentObject(name string) *v2alpha1.Experiment {
@@ -23,7 +25,7 @@ func testExperimentObject(name string) *v2alpha1.Experiment {
 		TypeMeta:   metav1.TypeMeta{APIVersion: v2alpha1.SchemeGroupVersion.String(), Kind: "Experiment"},
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: v2alpha1.ExperimentSpec{
-			Target:   "iter8-catalog-test/" + name,
+			Target:   name,
 			Strategy: v2alpha1.Strategy{TestingPattern: v2alpha1.TestingPatternConformance},
 			Duration: &v2alpha1.Duration{IntervalSeconds: ptr.To[int32](1), IterationsPerLoop: ptr.To[int32](1)},
 			VersionInfo: &v2alpha1.VersionInfo{
