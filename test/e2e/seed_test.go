@@ -11,8 +11,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/experiment"
 )
 
 // TestSeedMirroring is the seed tutorial through Tekton: its service.yaml, routing-rules.yaml
@@ -112,6 +115,32 @@ func TestSeedMirroring(t *testing.T) {
 	}
 	if !exp.Status.IsTrue(v2alpha1.ConditionCompleted) || exp.Status.IsTrue(v2alpha1.ConditionFailed) {
 		t.Errorf("conditions = %+v, want Completed and not Failed", exp.Status.Conditions)
+	}
+
+	// finalize gave the target's Lease back.
+	leaseNS, leaseName := experiment.TargetLeaseName(exp)
+	if _, err := cluster.kube.CoordinationV1().Leases(leaseNS).Get(ctx, leaseName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the Lease %s/%s of the target after the run: %v, want it deleted", leaseNS, leaseName, err)
+	}
+	// The real Tekton ran every stage step under the Tasks' limits.
+	for task, tr := range trs {
+		if tr.Status.PodName == "" {
+			continue
+		}
+		pod, err := cluster.kube.CoreV1().Pods(ns).Get(ctx, tr.Status.PodName, metav1.GetOptions{})
+		if err != nil {
+			t.Errorf("%s: pod %s: %v", task, tr.Status.PodName, err)
+			continue
+		}
+		for _, c := range pod.Spec.Containers {
+			if !strings.HasPrefix(c.Name, "step-") {
+				continue
+			}
+			cpu, mem := c.Resources.Limits.Cpu(), c.Resources.Limits.Memory()
+			if cpu.String() != "1" || mem.String() != "256Mi" {
+				t.Errorf("%s: container %s limits cpu %s, memory %s; want 1 and 256Mi", task, c.Name, cpu, mem)
+			}
+		}
 	}
 
 	// The user's view: kubectl get experiment, and iter8ctl describe of the live object.
