@@ -37,6 +37,12 @@ const (
 
 	// LabelExperiment on a PipelineRun names the Experiment it runs.
 	LabelExperiment = "iter8.tools/experiment"
+
+	// StageRetries is how many times Tekton runs iterate and assess again when their pod
+	// fails (evicted, its node lost). Both are idempotent: a second run of an iteration
+	// that was recorded changes nothing (TestRestartIdempotent), so the iteration counts once.
+	// init and finalize are not retried: their failures are the experiment's verdicts.
+	StageRetries = 1
 )
 
 // IterateTask is the name of the pipeline task of iteration k.
@@ -154,6 +160,7 @@ generates a PipelineRun sized to any Experiment.`, n, n),
 			Name:        IterateTask(k),
 			DisplayName: fmt.Sprintf("iteration %d: iterate", k),
 			TaskRef:     &v1.TaskRef{Name: tasks.Iterate},
+			Retries:     StageRetries,
 			Params:      iter(),
 			When:        when,
 			RunAfter:    []string{prev},
@@ -161,6 +168,7 @@ generates a PipelineRun sized to any Experiment.`, n, n),
 			Name:        AssessTask(k),
 			DisplayName: fmt.Sprintf("iteration %d: assess", k),
 			TaskRef:     &v1.TaskRef{Name: tasks.Assess},
+			Retries:     StageRetries,
 			Params:      iter(),
 			When:        when,
 			RunAfter:    []string{IterateTask(k)},

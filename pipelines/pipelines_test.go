@@ -268,3 +268,23 @@ func TestPipelineRunErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRetries: Tekton retries iterate and assess, which are idempotent, and not init or
+// finalize, whose failures are verdicts.
+func TestRetries(t *testing.T) {
+	p, err := Build(3, "0.1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, pt := range append(p.Spec.Tasks, p.Spec.Finally...) {
+		got[pt.Name] = pt.Retries
+	}
+	want := map[string]int{TaskInit: 0, TaskFinalize: 0}
+	for k := 1; k <= 3; k++ {
+		want[IterateTask(k)], want[AssessTask(k)] = StageRetries, StageRetries
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("retries (-want +got):\n%s", diff)
+	}
+}
