@@ -15,7 +15,7 @@ import (
 // Locally there is no router to shift: iter8ctl run models one. The weights live in
 // memory (Traffic), and metrics/collect splits its load across the versions by them
 // (CollectByWeights), so that a Progressive canary shifts real requests iteration by
-// iteration and a BlueGreen one switches them.
+// iteration (a BlueGreen one the same way: it differs only in rolling back by default).
 
 // LocalTrafficKind is the kind of the weightObjRefs ModelTraffic gives the versions that
 // have none: the local traffic model, not an object of any cluster.

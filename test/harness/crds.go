@@ -31,6 +31,8 @@ const (
 	IstioAPIVersion       = "v1.28.0"
 	TektonPipelineModule  = "github.com/tektoncd/pipeline"
 	TektonPipelineVersion = "v1.6.0"
+	GatewayAPIModule      = "sigs.k8s.io/gateway-api"
+	GatewayAPIVersion     = "v1.4.1"
 )
 
 // FieldManager is the field manager of the objects the harness applies.
@@ -55,6 +57,13 @@ func IstioCRDs(ctx context.Context) ([]string, error) {
 // github.com/tektoncd/pipeline). Without Tekton's webhook only tekton.dev/v1 is served.
 func TektonCRDs(ctx context.Context) ([]string, error) {
 	return moduleFiles(ctx, TektonPipelineModule, TektonPipelineVersion, "config/300-crds/*.yaml")
+}
+
+// GatewayAPICRDs returns the standard-channel CRD files of the Gateway API
+// (config/crd/standard/*.yaml of sigs.k8s.io/gateway-api): Gateway, GatewayClass,
+// HTTPRoute, GRPCRoute, ReferenceGrant and BackendTLSPolicy.
+func GatewayAPICRDs(ctx context.Context) ([]string, error) {
+	return moduleFiles(ctx, GatewayAPIModule, GatewayAPIVersion, "config/crd/standard/*.yaml")
 }
 
 // ThirdPartyCRDs returns the CRD files of Knative Serving, Istio and Tekton.

@@ -74,6 +74,7 @@ func cluster(t *testing.T) *env {
 var resources = map[string]string{
 	"Service": "services", "Revision": "revisions", "VirtualService": "virtualservices",
 	"Experiment": "experiments", "Metric": "metrics", "Secret": "secrets", "ConfigMap": "configmaps",
+	"HTTPRoute": "httproutes",
 }
 
 func gvr(u *unstructured.Unstructured) schema.GroupVersionResource {

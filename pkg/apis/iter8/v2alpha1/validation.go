@@ -23,6 +23,13 @@ var KnownTasks = []string{
 	"metrics/collect",
 }
 
+// httpRouteWeight is the fieldPath of an HTTPRoute backendRef's weight.
+var httpRouteWeight = regexp.MustCompile(`^\.spec\.rules\[[0-9]+\]\.backendRefs\[[0-9]+\]\.weight$`)
+
+func isHTTPRoute(apiVersion, kind string) bool {
+	return kind == "HTTPRoute" && strings.HasPrefix(apiVersion, "gateway.networking.k8s.io/")
+}
+
 // fieldPathPattern is the fieldPath syntax of weightObjRef: dotted fields with optional
 // [index] parts, e.g. .spec.traffic[1].percent or .spec.http[0].route[1].weight.
 var fieldPathPattern = regexp.MustCompile(`^(\.[A-Za-z_][A-Za-z0-9_-]*(\[[0-9]+\])*)+$`)
@@ -140,9 +147,13 @@ func (s *ExperimentSpec) validateVersionInfo(checkWeightRefs bool) *apis.FieldEr
 					errs = errs.Also(apis.ErrMissingField(p + "." + field))
 				}
 			}
-			if r.FieldPath != "" && !fieldPathPattern.MatchString(r.FieldPath) {
+			switch {
+			case r.FieldPath != "" && !fieldPathPattern.MatchString(r.FieldPath):
 				errs = errs.Also(invalidValue(r.FieldPath, p+".fieldPath",
 					"a fieldPath starts with '.' and names fields and [index] parts, e.g. .spec.traffic[0].percent"))
+			case isHTTPRoute(r.APIVersion, r.Kind) && r.FieldPath != "" && !httpRouteWeight.MatchString(r.FieldPath):
+				errs = errs.Also(invalidValue(r.FieldPath, p+".fieldPath",
+					"an HTTPRoute's weight is .spec.rules[i].backendRefs[j].weight"))
 			}
 		}
 	}

@@ -79,6 +79,7 @@ func TestValidateFailure(t *testing.T) {
 		{"canary without candidates", []string{"    candidates:\n    - name: v2\n      weightObjRef: {apiVersion: serving.knative.dev/v1, kind: Service, name: app, fieldPath: \".spec.traffic[1].percent\"}\n", ""}, []string{"spec.versionInfo.candidates"}},
 		{"duplicate version names", []string{"- name: v2", "- name: v1"}, []string{"spec.versionInfo.candidates[0].name"}},
 		{"fieldPath without dot", []string{`fieldPath: ".spec.traffic[1].percent"`, `fieldPath: "spec.traffic[1].percent"`}, []string{"spec.versionInfo.candidates[0].weightObjRef.fieldPath"}},
+		{"HTTPRoute weight path", []string{`{apiVersion: serving.knative.dev/v1, kind: Service, name: app, fieldPath: ".spec.traffic[1].percent"}`, `{apiVersion: gateway.networking.k8s.io/v1, kind: HTTPRoute, name: app, fieldPath: ".spec.rules[0].backendRefs[1].port"}`}, []string{"spec.versionInfo.candidates[0].weightObjRef.fieldPath"}},
 		{"fieldPath with bad index", []string{`fieldPath: ".spec.traffic[1].percent"`, `fieldPath: ".spec.traffic[a].percent"`}, []string{"spec.versionInfo.candidates[0].weightObjRef.fieldPath"}},
 		{"limit not a number", []string{`upperLimit: "0.01"`, `upperLimit: "low"`}, []string{"spec.criteria.objectives[1].upperLimit"}},
 		{"lower above upper", []string{"lowerLimit: 0", "lowerLimit: 1"}, []string{"spec.criteria.objectives[1]"}},
