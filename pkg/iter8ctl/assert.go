@@ -12,8 +12,9 @@ import (
 func newAssertCommand() *cobra.Command {
 	var file string
 	var names []string
+	var cf clusterFlags
 	cmd := &cobra.Command{
-		Use:   "assert -f FILE|- -c CONDITION [-c CONDITION...]",
+		Use:   "assert NAME | -f FILE|- -c CONDITION [-c CONDITION...]",
 		Short: "Exit non-zero unless an experiment meets every condition",
 		Long: `assert checks conditions on an experiment's outcome, for CI gates. It prints
 "All conditions satisfied." and exits 0 when every condition holds; otherwise it names each
@@ -31,11 +32,7 @@ Conditions:
 
   # Check that a conformance test passed
   iter8ctl assert -f experiment.yaml -c completed -c noFailure -c winnerFound`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireFile(cmd, file); err != nil {
-				return err
-			}
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(names) == 0 {
 				return usageErrorf(cmd, "at least one -c condition is required: one of %s", conditionList())
 			}
@@ -47,7 +44,7 @@ Conditions:
 				}
 				conds = append(conds, c)
 			}
-			exp, err := readReport(cmd, file)
+			exp, err := readSource(cmd, args, file, &cf)
 			if err != nil {
 				return err
 			}
@@ -60,6 +57,7 @@ Conditions:
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "experiment file, or - for standard input")
 	cmd.Flags().StringArrayVarP(&names, "condition", "c", nil, "condition to check (repeatable): "+conditionList())
+	cf.add(cmd)
 	return cmd
 }
 

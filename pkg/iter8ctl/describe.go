@@ -8,21 +8,25 @@ import (
 
 func newDescribeCommand() *cobra.Command {
 	var file, output string
+	var cf clusterFlags
 	cmd := &cobra.Command{
-		Use:   "describe -f FILE|-",
+		Use:   "describe NAME | -f FILE|-",
 		Short: "Describe an experiment: progress, winner, objectives and metrics",
 		Long: `describe prints an experiment's progress and, once an iteration has completed, the winner,
 the reward, objective and metric assessments per version. When an objective failed or a
 value is missing, an Assessment Details section says why: the value against the limit, or
 what the metric query returned (no data, an error).
 
-The experiment is read from FILE, or from standard input with -f -, in YAML or JSON,
-iter8.tools/v2alpha1 or v2alpha2. Unknown fields are errors.
+The experiment is read from the cluster by NAME (with kubectl's --kubeconfig, --context
+and -n; KUBECONFIG is honoured), or from FILE, or from standard input with -f -, in YAML or
+JSON, iter8.tools/v2alpha1 or v2alpha2, as any iter8 controller wrote it: fields iter8ctl
+does not read are named once on standard error.
 
 With -o json or -o yaml, describe prints a summary for programs instead: stage, completed
 iterations, winner, recommended version, each version's verdict on each objective with
 its reason, each metric value with its state, and the conditions.`,
 		Example: `  # Describe an experiment in the cluster
+  iter8ctl describe mirroring -n default
   kubectl get experiment mirroring -o yaml | iter8ctl describe -f -
 
   # Watch it
@@ -30,16 +34,12 @@ its reason, each metric value with its state, and the conditions.`,
 
   # The winner, for a script
   kubectl get experiment canary -o json | iter8ctl describe -f - -o json | jq -r .winner`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireFile(cmd, file); err != nil {
-				return err
-			}
+		RunE: func(cmd *cobra.Command, args []string) error {
 			format := describe.Format(output)
 			if !validFormat(format) {
 				return usageErrorf(cmd, "invalid output format %q: want one of %v", output, describe.Formats)
 			}
-			exp, err := readReport(cmd, file)
+			exp, err := readSource(cmd, args, file, &cf)
 			if err != nil {
 				return err
 			}
@@ -48,6 +48,7 @@ its reason, each metric value with its state, and the conditions.`,
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "experiment file, or - for standard input")
 	cmd.Flags().StringVarP(&output, "output", "o", string(describe.FormatText), "output format: text, json or yaml")
+	cf.add(cmd)
 	return cmd
 }
 

@@ -175,11 +175,13 @@ func TestCommandsFail(t *testing.T) {
 		stdout string
 		stderr string
 	}{{
+		// validate is strict; describe reads what controllers wrote (TestCorpus).
 		name:   "unknown field",
-		args:   []string{"describe", "-f", "-"},
+		args:   []string{"validate", "-f", "-"},
 		stdin:  strings.Replace(seed, "  target:", "  tagret: x\n  target:", 1),
 		code:   ExitError,
-		stderr: "Error: decoding experiment from stdin: document 0: decoding Experiment: unknown field \"spec.tagret\"\n",
+		stdout: "stdin: document 0: decoding Experiment: unknown field \"spec.tagret\"\n",
+		stderr: "Error: 1 problem found\n",
 	}, {
 		name:   "wrong apiVersion and kind",
 		args:   []string{"describe", "-f", "-"},
@@ -219,17 +221,22 @@ func TestCommandsFail(t *testing.T) {
 		name:   "describe without -f",
 		args:   []string{"describe"},
 		code:   ExitUsage,
-		stderr: "Error: flag -f is required: an experiment file, or - for standard input\nRun 'iter8ctl describe --help' for usage.\n",
+		stderr: "Error: an experiment NAME (from the cluster) or -f FILE|- is required\nRun 'iter8ctl describe --help' for usage.\n",
 	}, {
 		name:   "unknown output format",
 		args:   []string{"describe", "-f", seedFile, "-o", "table"},
 		code:   ExitUsage,
 		stderr: "Error: invalid output format \"table\": want one of [text json yaml]\nRun 'iter8ctl describe --help' for usage.\n",
 	}, {
-		name:   "positional argument",
-		args:   []string{"describe", "mirroring"},
+		name:   "a name and a file",
+		args:   []string{"describe", "mirroring", "-f", seedFile},
 		code:   ExitUsage,
-		stderr: "Error: unexpected argument \"mirroring\": iter8ctl describe takes its input with -f\nRun 'iter8ctl describe --help' for usage.\n",
+		stderr: "Error: an experiment NAME and -f " + seedFile + ": give one of them\nRun 'iter8ctl describe --help' for usage.\n",
+	}, {
+		name:   "two names",
+		args:   []string{"describe", "a", "b"},
+		code:   ExitUsage,
+		stderr: "Error: unexpected argument \"b\": iter8ctl describe takes one experiment\nRun 'iter8ctl describe --help' for usage.\n",
 	}, {
 		name:   "unknown flag",
 		args:   []string{"describe", "--bogus"},
@@ -317,7 +324,7 @@ func TestHelp(t *testing.T) {
 		want []string
 	}{
 		{nil, []string{"Usage:", "describe", "assert", "validate", "kubectl get experiment mirroring -o yaml | iter8ctl describe -f -"}},
-		{[]string{"describe", "--help"}, []string{"iter8ctl describe -f FILE|-", "kubectl get experiment mirroring -o yaml | iter8ctl describe -f -", "-o, --output"}},
+		{[]string{"describe", "--help"}, []string{"iter8ctl describe NAME | -f FILE|-", "kubectl get experiment mirroring -o yaml | iter8ctl describe -f -", "-o, --output"}},
 		{[]string{"assert", "--help"}, []string{"candidateWon", "rolledBack", "All conditions satisfied."}},
 		{[]string{"validate", "--help"}, []string{"FILE: Kind/name: field.path: message", "-f, --file stringArray"}},
 	} {

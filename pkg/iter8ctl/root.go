@@ -44,6 +44,7 @@ var subcommands = []func() *cobra.Command{
 	newPipelineRunCommand,
 	newRunCommand,
 	newVersionCommand,
+	newGetCommand,
 }
 
 // Main runs iter8ctl with args (without the program name), prints an error once as

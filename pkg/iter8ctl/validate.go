@@ -30,11 +30,10 @@ init-experiment does. It prints every problem on its own line,
 
 and exits 1 when there is any, or prints "N objects valid." and exits 0.
 
-When the files hold Metrics, every metric an Experiment's criteria reference must be among
-them (or be one of the builtin iter8-system metrics), looked up as init-experiment does: a
-bare name in the Experiment's namespace, then iter8-knative, iter8-istio and iter8-system.
-When they hold no Metric, references are not checked: whether they exist is for the
-cluster to say.`,
+When the files hold Metrics, a reference namespace/name into a namespace other than the
+shared sets' (iter8-knative, iter8-istio, iter8-system: the install puts them in the
+cluster) must be among them. A bare name may be in the shared sets, so it is the cluster's
+to resolve, as are references when the files hold no Metric.`,
 		Example: `  # Validate an experiment and the metrics it uses
   iter8ctl validate -f experiment.yaml -f metrics.yaml
 
@@ -246,29 +245,20 @@ func (s metricSet) unresolved(x fileExperiment) []string {
 	for i, m := range c.Indicators {
 		refs = append(refs, ref{fmt.Sprintf("spec.criteria.indicators[%d]", i), m})
 	}
-	expNS := exp.Namespace
-	if expNS == "" {
-		expNS = "default"
-	}
 	var lines []string
 	for _, r := range refs {
+		// Only a reference into a namespace the files speak for is judged: a bare name may
+		// be in the shared sets, which the install puts in the cluster, and so may any name
+		// in their namespaces.
 		ns, name, explicit := strings.Cut(r.ref, "/")
-		candidates := []string{ns}
-		if !explicit {
-			name = r.ref
-			candidates = append([]string{expNS}, localrun.MetricNamespaces...)
+		if !explicit || slices.Contains(localrun.MetricNamespaces, ns) {
+			continue
 		}
-		found := false
-		for _, c := range candidates {
-			if s.has(c, name) {
-				found = true
-				break
-			}
+		if s.has(ns, name) {
+			continue
 		}
-		if !found {
-			lines = append(lines, fmt.Sprintf("%s: %s: %s: metric %q is in none of the given files (looked up in %s)",
-				x.file, objectName("Experiment", exp.Name, x.index), r.path, v2alpha1.BoundedValue(r.ref), strings.Join(candidates, ", ")))
-		}
+		lines = append(lines, fmt.Sprintf("%s: %s: %s: metric %q is in none of the given files",
+			x.file, objectName("Experiment", exp.Name, x.index), r.path, v2alpha1.BoundedValue(r.ref)))
 	}
 	// In field order, as the object's other problems.
 	sort.Strings(lines)

@@ -1,0 +1,73 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/iter8ctl"
+)
+
+// TestIter8ctlReadsTheCluster: describe NAME, assert NAME and get read Experiments from the
+// real API server with kubectl's flags, and describe NAME says what describe -f says of
+// the same object.
+func TestIter8ctlReadsTheCluster(t *testing.T) {
+	e := cluster(t)
+	ns := namespace(t, e)
+	istioVS(t, e, ns, 100, 0)
+	e.apply(t, ns, healthyLatency(t), vsCanaryExperiment(t, "canary", ns+"/sample-app", ns, 2))
+	if _, res, err := e.runAll(t, ns, "canary", 1); err != nil || res["outcome"] != "Succeeded" {
+		t.Fatalf("the experiment: %v %v", res, err)
+	}
+	kc := e.cp.Kubeconfig()
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := iter8ctl.Main(context.Background(), args, strings.NewReader(""), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+
+	code, fromCluster, stderr := run("describe", "canary", "--kubeconfig", kc, "-n", ns)
+	if code != iter8ctl.ExitOK {
+		t.Fatalf("describe canary: exit %d: %s", code, stderr)
+	}
+	u, err := e.dyn.Resource(v2alpha1.ExperimentResource).Namespace(ns).Get(context.Background(), "canary", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := u.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := iter8ctl.Main(context.Background(), []string{"describe", "-f", "-"}, bytes.NewReader(b), &out, &errOut); code != iter8ctl.ExitOK {
+		t.Fatalf("describe -f -: exit %d: %s", code, errOut.String())
+	}
+	if fromCluster != out.String() {
+		t.Errorf("describe canary and describe -f of the same object differ:\n%s\n---\n%s", fromCluster, out.String())
+	}
+
+	if code, stdout, stderr := run("assert", "canary", "--kubeconfig", kc, "-n", ns, "-c", "completed", "-c", "candidateWon"); code != iter8ctl.ExitOK {
+		t.Errorf("assert canary: exit %d: %s%s", code, stdout, stderr)
+	}
+	if code, _, _ := run("assert", "canary", "--kubeconfig", kc, "-n", ns, "-c", "baselineWon"); code == iter8ctl.ExitOK {
+		t.Error("assert canary -c baselineWon held")
+	}
+
+	code, stdout, stderr := run("get", "--kubeconfig", kc, "-n", ns)
+	if code != iter8ctl.ExitOK {
+		t.Fatalf("get: exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[1], "canary") || !strings.Contains(lines[1], "Completed") {
+		t.Errorf("get:\n%s", stdout)
+	}
+
+	code, _, stderr = run("describe", "nosuch", "--kubeconfig", kc, "-n", ns)
+	if code != iter8ctl.ExitError || !strings.Contains(stderr, `experiments.iter8.tools "nosuch" not found`) {
+		t.Errorf("describe nosuch: exit %d, stderr %q", code, stderr)
+	}
+}
