@@ -100,6 +100,8 @@ func TestGolden(t *testing.T) {
 		"failed-at-init",
 		"aborted",
 		"reward-infeasible",
+		// iter8ctl run of examples/progressive.yaml: the weights' history.
+		"progressive-history",
 	} {
 		t.Run(name, func(t *testing.T) {
 			exp := readExperiment(t, name+".yaml")

@@ -45,6 +45,8 @@ type Summary struct {
 	Metrics    []MetricSummary    `json:"metrics,omitempty"`
 	Conditions []ConditionSummary `json:"conditions,omitempty"`
 	Message    string             `json:"message,omitempty"`
+	// WeightHistory is the weights each time they changed, by iteration.
+	WeightHistory []v2alpha1.WeightsAtIteration `json:"weightHistory,omitempty"`
 
 	// v2alpha1 selects the v2alpha1 wording (Recommended baseline).
 	v2alpha1 bool
@@ -133,6 +135,7 @@ func Summarize(exp *v2alpha1.Experiment) *Summary {
 		TotalIterations:     spec.TotalIterations(),
 		RecommendedVersion:  st.RecommendedVersion(),
 		RolledBack:          st.RolledBack,
+		WeightHistory:       st.WeightHistory,
 		v2alpha1:            exp.IsV2alpha1(),
 	}
 	if s.Namespace == "" {

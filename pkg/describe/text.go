@@ -169,6 +169,26 @@ func (s *Summary) Text() string {
 		s.table(&b, "Metric", rows)
 	}
 
+	if len(s.WeightHistory) > 0 {
+		heading("Traffic")
+		b.WriteString("> The weights of the versions after each iteration that changed them (0: as the experiment found them).\n")
+		var rows [][]string
+		for _, h := range s.WeightHistory {
+			row := []string{fmt.Sprint(h.Iteration)}
+			for _, v := range s.Versions {
+				cell := "-"
+				for _, w := range h.Weights {
+					if w.Name == v {
+						cell = fmt.Sprint(w.Value)
+					}
+				}
+				row = append(row, cell)
+			}
+			rows = append(rows, row)
+		}
+		s.table(&b, "Iteration", rows)
+	}
+
 	if details := s.details(); len(details) > 0 {
 		heading("Assessment Details")
 		for _, d := range details {

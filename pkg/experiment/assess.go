@@ -145,7 +145,7 @@ func (d *Deps) recordWeights(ctx context.Context, weights []v2alpha1.WeightData)
 		if sameWeights(e.Status.CurrentWeightDistribution, weights) {
 			return ErrNoChange
 		}
-		e.Status.CurrentWeightDistribution = weights
+		e.Status.RecordWeights(weights)
 		return nil
 	})
 }

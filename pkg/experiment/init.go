@@ -121,8 +121,8 @@ func Init(ctx context.Context, d *Deps) (*InitResult, error) {
 	now = metav1.NewTime(d.now())
 	exp, err = d.Store.UpdateStatus(ctx, func(e *v2alpha1.Experiment) error {
 		e.Status.Metrics = infos
-		if weights != nil {
-			e.Status.CurrentWeightDistribution = weights
+		if weights != nil && !sameWeights(e.Status.CurrentWeightDistribution, weights) {
+			e.Status.RecordWeights(weights)
 		}
 		if e.Status.StartTime == nil {
 			e.Status.StartTime = &start

@@ -242,6 +242,10 @@ type ExperimentStatus struct {
 	AssessedIterations *int32 `json:"assessedIterations,omitempty"`
 	// +optional
 	CurrentWeightDistribution []WeightData `json:"currentWeightDistribution,omitempty"`
+	// WeightHistory holds the weights each time they changed: the observed ones at init
+	// (iteration 0) and those assess or finalize applied, the last MaxWeightHistory of them.
+	// +optional
+	WeightHistory []WeightsAtIteration `json:"weightHistory,omitempty"`
 	// +optional
 	Analysis *Analysis `json:"analysis,omitempty"`
 	// RecommendedBaseline is the v2alpha1 spelling of VersionRecommendedForPromotion.
@@ -321,6 +325,25 @@ type ExperimentCondition struct {
 type WeightData struct {
 	Name  string `json:"name"`
 	Value int32  `json:"value"`
+}
+
+// WeightsAtIteration is the weights set after an iteration (0: as init found them).
+type WeightsAtIteration struct {
+	Iteration int32        `json:"iteration"`
+	Weights   []WeightData `json:"weights"`
+}
+
+// MaxWeightHistory bounds WeightHistory: at 2 versions an entry is some 80 bytes of JSON.
+const MaxWeightHistory = 100
+
+// RecordWeights sets the current weights and appends them to the history, bounded by
+// MaxWeightHistory, as of the completed iterations.
+func (s *ExperimentStatus) RecordWeights(weights []WeightData) {
+	s.CurrentWeightDistribution = weights
+	s.WeightHistory = append(s.WeightHistory, WeightsAtIteration{Iteration: s.GetCompletedIterations(), Weights: weights})
+	if n := len(s.WeightHistory); n > MaxWeightHistory {
+		s.WeightHistory = s.WeightHistory[n-MaxWeightHistory:]
+	}
 }
 
 // MetricInfo is a Metric embedded in the status under its namespace/name.
