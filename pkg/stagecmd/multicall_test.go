@@ -20,6 +20,7 @@ func TestMultiCall(t *testing.T) {
 		{"help of a stage", []string{"iter8-stage", "finalize", "--help"}, ExitOK, "exits 3 when the experiment did not achieve its aim"},
 		{"version of a stage", []string{"/ko-app/assess", "--version"}, ExitOK, "assess " + buildinfo.Read().String() + "\n"},
 		{"version without --experiment", []string{"iter8-stage", "init-experiment", "--version"}, ExitOK, "init-experiment " + buildinfo.Read().String()},
+		{"bad log format", []string{"/ko-app/finalize", "--experiment", "x", "--log-format", "xml"}, ExitUsage, `--log-format "xml": want text or json`},
 		{"no stage", []string{"iter8-stage"}, ExitUsage, "STAGE is one of init-experiment"},
 		{"unknown stage", []string{"iter8-stage", "promote"}, ExitUsage, `unknown stage "promote"`},
 	} {

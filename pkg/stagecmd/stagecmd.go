@@ -104,6 +104,7 @@ type options struct {
 	metricNamespaces      string
 	targetWait            time.Duration
 	requestTimeout        time.Duration
+	logFormat             string
 }
 
 var stageHelp = map[string]string{
@@ -135,6 +136,7 @@ func parse(stage string, args []string, stderr io.Writer) (*options, error) {
 		return nil
 	})
 	fs.StringVar(&o.metricNamespaces, "metric-namespaces", "iter8-knative,iter8-istio,iter8-system", "namespaces searched, in order, for a bare metric name not in the experiment's namespace")
+	fs.StringVar(&o.logFormat, "log-format", "text", "the log's format: text (a line per decision) or json (an object per line: time, stage, experiment, iteration, msg)")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 30*time.Second, "how long one request to the Kubernetes API server may take before it is retried (0: no limit)")
 	fs.StringVar(&o.prometheusURL, "prometheus-url", "", "Prometheus base URL for provider prometheus metrics without urlTemplate")
 	switch stage {
@@ -159,6 +161,9 @@ func parse(stage string, args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return nil, usageError{fmt.Errorf("--log-format %q: want text or json", o.logFormat)}
 	}
 	if o.experiment == "" {
 		return nil, usageError{errors.New("--experiment is required")}
@@ -191,12 +196,15 @@ func Run(ctx context.Context, stage string, args []string, stdout, stderr io.Wri
 		return err
 	}
 	go experiment.WarmCodecs()
-	// The log says which build judged the experiment.
-	fmt.Fprintf(stdout, "%s %s\n", stage, buildinfo.Read())
 	cfg, ns, err := restConfig(o)
 	if err != nil {
 		return err
 	}
+	if o.logFormat == "json" {
+		stdout = &jsonLines{w: stdout, stage: stage, experiment: ns + "/" + o.experiment, iteration: o.iteration, now: time.Now}
+	}
+	// The log says which build judged the experiment.
+	fmt.Fprintf(stdout, "%s %s\n", stage, buildinfo.Read())
 	d, err := clusterDeps(cfg, ns, o, stage, stdout)
 	if err != nil {
 		return err
