@@ -161,8 +161,12 @@ func Release(ctx context.Context, o Options) error {
 	if err := lp.AppendIndex(stages, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": o.Registry + "/stages:" + o.Version})); err != nil {
 		return err
 	}
-	for ref, img := range map[string]v1.Image{"tasks": tasksBundle, "pipeline": pipelineBundle} {
-		if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": o.Registry + "/" + ref + ":" + o.Version})); err != nil {
+	// In a fixed order: the layout's index is part of what must come out the same.
+	for _, b := range []struct {
+		ref string
+		img v1.Image
+	}{{"tasks", tasksBundle}, {"pipeline", pipelineBundle}} {
+		if err := lp.AppendImage(b.img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": o.Registry + "/" + b.ref + ":" + o.Version})); err != nil {
 			return err
 		}
 	}
