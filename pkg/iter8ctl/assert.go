@@ -47,7 +47,7 @@ Conditions:
 				}
 				conds = append(conds, c)
 			}
-			exp, err := readExperiment(cmd, file)
+			exp, err := readReportedExperiment(cmd, file)
 			if err != nil {
 				return err
 			}

@@ -17,7 +17,9 @@ value is missing, an Assessment Details section says why: the value against the 
 what the metric query returned (no data, an error).
 
 The experiment is read from FILE, or from standard input with -f -, in YAML or JSON,
-iter8.tools/v2alpha1 or v2alpha2. Unknown fields are errors.
+iter8.tools/v2alpha1 or v2alpha2, as any iter8 v2 controller wrote it: fields that later
+releases renamed are read in their new spelling, and fields iter8ctl does not read are
+ignored and named once on standard error (iter8ctl validate is the strict check).
 
 With -o json or -o yaml, describe prints a summary for programs instead: stage, completed
 iterations, winner, recommended version, each version's verdict on each objective with
@@ -39,7 +41,7 @@ its reason, each metric value with its state, and the conditions.`,
 			if !validFormat(format) {
 				return usageErrorf(cmd, "invalid output format %q: want one of %v", output, describe.Formats)
 			}
-			exp, err := readExperiment(cmd, file)
+			exp, err := readReportedExperiment(cmd, file)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -50,6 +51,26 @@ func readExperiment(cmd *cobra.Command, path string) (*v2alpha1.Experiment, erro
 	exp, err := v2alpha1.DecodeExperiment(b)
 	if err != nil {
 		return nil, fmt.Errorf("decoding experiment from %s: %w", inputName(path), err)
+	}
+	return exp, nil
+}
+
+// readReportedExperiment reads one Experiment to report on it (describe, assert). It reads
+// what iter8's controllers wrote, of every v2 release: renamed fields in their later
+// spelling, other fields it does not know ignored and named once on standard error. A
+// field describe needs that cannot be read is an error naming it.
+func readReportedExperiment(cmd *cobra.Command, path string) (*v2alpha1.Experiment, error) {
+	b, err := readInput(cmd, path)
+	if err != nil {
+		return nil, err
+	}
+	exp, ignored, err := v2alpha1.ReadExperiment(b)
+	if err != nil {
+		return nil, fmt.Errorf("decoding experiment from %s: %w", inputName(path), err)
+	}
+	if len(ignored) > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "Warning: %s: ignored %s that this iter8ctl does not read: %s\n",
+			inputName(path), plural(len(ignored), "field"), strings.Join(ignored, ", "))
 	}
 	return exp, nil
 }

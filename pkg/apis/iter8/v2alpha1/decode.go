@@ -46,8 +46,43 @@ func DecodeExperiment(b []byte) (*Experiment, error) {
 // DecodeDocuments decodes a stream of YAML documents (or JSON) strictly. Every document
 // must be an iter8.tools Experiment or Metric, in v2alpha1 or v2alpha2, or a List of them.
 func DecodeDocuments(r io.Reader) ([]Document, error) {
+	raws, err := splitDocuments(r)
+	if err != nil {
+		return nil, err
+	}
+	docs := make([]Document, 0, len(raws))
+	for _, rd := range raws {
+		d := Document{Index: rd.index}
+		var obj any
+		if rd.kind == "Experiment" {
+			d.Experiment = &Experiment{}
+			obj = d.Experiment
+		} else {
+			d.Metric = &Metric{}
+			obj = d.Metric
+		}
+		if err := unmarshalStrict(rd.raw, obj); err != nil {
+			return nil, fmt.Errorf("%s: decoding %s: %w", rd.where, rd.kind, err)
+		}
+		docs = append(docs, d)
+	}
+	return docs, nil
+}
+
+// rawDocument is one Experiment or Metric of a stream, not yet decoded.
+type rawDocument struct {
+	index int
+	// where names the document for messages: "document 0" or "document 0 item 2".
+	where string
+	kind  string
+	raw   []byte
+}
+
+// splitDocuments splits a stream of YAML documents (or JSON) into its objects, Lists
+// unpacked, and checks that each is an iter8.tools Experiment or Metric.
+func splitDocuments(r io.Reader) ([]rawDocument, error) {
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(r))
-	var docs []Document
+	var docs []rawDocument
 	for i := 0; ; i++ {
 		raw, err := reader.Read()
 		if errors.Is(err, io.EOF) {
@@ -69,19 +104,21 @@ func DecodeDocuments(r io.Reader) ([]Document, error) {
 		}
 		if meta.Kind == "List" || meta.Kind == "ExperimentList" || meta.Kind == "MetricList" {
 			for j, item := range meta.Items {
-				d, err := decodeOne(item, i)
+				where := fmt.Sprintf("document %d item %d", i, j)
+				kind, err := checkKind(item)
 				if err != nil {
-					return nil, fmt.Errorf("document %d item %d: %w", i, j, err)
+					return nil, fmt.Errorf("%s: %w", where, err)
 				}
-				docs = append(docs, d)
+				docs = append(docs, rawDocument{index: i, where: where, kind: kind, raw: item})
 			}
 			continue
 		}
-		d, err := decodeOne(raw, i)
+		where := fmt.Sprintf("document %d", i)
+		kind, err := checkKind(raw)
 		if err != nil {
-			return nil, fmt.Errorf("document %d: %w", i, err)
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
-		docs = append(docs, d)
+		docs = append(docs, rawDocument{index: i, where: where, kind: kind, raw: raw})
 	}
 }
 
@@ -93,33 +130,23 @@ func (o *json2yamlObject) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func decodeOne(raw []byte, index int) (Document, error) {
+// checkKind returns the kind of an iter8.tools Experiment or Metric, and an error for any
+// other object.
+func checkKind(raw []byte) (string, error) {
 	var meta struct {
 		APIVersion string `json:"apiVersion"`
 		Kind       string `json:"kind"`
 	}
 	if err := yaml.Unmarshal(raw, &meta); err != nil {
-		return Document{}, err
+		return "", err
 	}
 	if meta.APIVersion != SchemeGroupVersion.String() && meta.APIVersion != V2alpha2.String() {
-		return Document{}, fmt.Errorf("apiVersion %q is not %s or %s", meta.APIVersion, SchemeGroupVersion, V2alpha2)
+		return "", fmt.Errorf("apiVersion %q is not %s or %s", meta.APIVersion, SchemeGroupVersion, V2alpha2)
 	}
-	d := Document{Index: index}
-	var obj any
-	switch meta.Kind {
-	case "Experiment":
-		d.Experiment = &Experiment{}
-		obj = d.Experiment
-	case "Metric":
-		d.Metric = &Metric{}
-		obj = d.Metric
-	default:
-		return Document{}, fmt.Errorf("kind %q is not Experiment or Metric", meta.Kind)
+	if meta.Kind != "Experiment" && meta.Kind != "Metric" {
+		return "", fmt.Errorf("kind %q is not Experiment or Metric", meta.Kind)
 	}
-	if err := unmarshalStrict(raw, obj); err != nil {
-		return Document{}, fmt.Errorf("decoding %s: %w", meta.Kind, err)
-	}
-	return d, nil
+	return meta.Kind, nil
 }
 
 func isOnlyComments(b []byte) bool {
