@@ -71,7 +71,7 @@ func (f *clusterFlags) getExperiment(cmd *cobra.Command, name string) (*v2alpha1
 		return nil, fmt.Errorf("decoding experiment %s/%s: %w", ns, name, err)
 	}
 	if len(ignored) > 0 {
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: experiment %s/%s: ignored fields iter8ctl does not read: %s\n", ns, name, strings.Join(ignored, ", "))
+		fmt.Fprintf(cmd.ErrOrStderr(), "Warning: experiment %s/%s: ignored %s that this iter8ctl does not read: %s\n", ns, name, plural(len(ignored), "field"), strings.Join(ignored, ", "))
 	}
 	return exp, nil
 }

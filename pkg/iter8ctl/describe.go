@@ -19,8 +19,9 @@ what the metric query returned (no data, an error).
 
 The experiment is read from the cluster by NAME (with kubectl's --kubeconfig, --context
 and -n; KUBECONFIG is honoured), or from FILE, or from standard input with -f -, in YAML or
-JSON, iter8.tools/v2alpha1 or v2alpha2, as any iter8 controller wrote it: fields iter8ctl
-does not read are named once on standard error.
+JSON, iter8.tools/v2alpha1 or v2alpha2, as any iter8 v2 controller wrote it: fields that
+later releases renamed are read in their new spelling, and fields iter8ctl does not read are
+ignored and named once on standard error (iter8ctl validate is the strict check).
 
 With -o json or -o yaml, describe prints a summary for programs instead: stage, completed
 iterations, winner, recommended version, each version's verdict on each objective with

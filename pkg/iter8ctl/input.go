@@ -68,7 +68,8 @@ func readReport(cmd *cobra.Command, path string) (*v2alpha1.Experiment, error) {
 		return nil, fmt.Errorf("decoding experiment from %s: %w", inputName(path), err)
 	}
 	if len(ignored) > 0 {
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: ignored fields iter8ctl does not read: %s\n", inputName(path), strings.Join(ignored, ", "))
+		fmt.Fprintf(cmd.ErrOrStderr(), "Warning: %s: ignored %s that this iter8ctl does not read: %s\n",
+			inputName(path), plural(len(ignored), "field"), strings.Join(ignored, ", "))
 	}
 	return exp, nil
 }

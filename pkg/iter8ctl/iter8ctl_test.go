@@ -183,6 +183,20 @@ func TestCommandsFail(t *testing.T) {
 		stdout: "stdin: document 0: decoding Experiment: unknown field \"spec.tagret\"\n",
 		stderr: "Error: 1 problem found\n",
 	}, {
+		// describe ignores fields it does not know (issue 20), but a field it reports that
+		// cannot be read is an error naming the field, not a wrong report.
+		name:   "a reported field of the wrong type",
+		args:   []string{"describe", "-f", "-"},
+		stdin:  strings.Replace(seed, "completedIterations: 7", "completedIterations: seven", 1),
+		code:   ExitError,
+		stderr: "Error: decoding experiment from stdin: document 0: reading Experiment: field status.completedIterations: want integer, got string \"seven\"\n",
+	}, {
+		name:   "assert: a reported field of the wrong type",
+		args:   []string{"assert", "-f", "-", "-c", "completed"},
+		stdin:  strings.Replace(seed, "    winnerFound: false", "    winnerFound: \"no\"", 1),
+		code:   ExitError,
+		stderr: "Error: decoding experiment from stdin: document 0: reading Experiment: field status.analysis.winnerAssessment.data.winnerFound: want boolean, got string \"no\"\n",
+	}, {
 		name:   "wrong apiVersion and kind",
 		args:   []string{"describe", "-f", "-"},
 		stdin:  "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n",

@@ -29,24 +29,6 @@ func DecodeExperiment(b []byte) (*Experiment, error) {
 	if err != nil {
 		return nil, err
 	}
-	return oneExperiment(docs)
-}
-
-// ReadExperiment decodes one Experiment as a controller may have written it, for a
-// report: fields this version does not know are skipped and returned, by path, and the
-// shapes of earlier iter8 releases are read as today's (upgradeLegacy). Authoring input
-// (validate, run, init) is decoded strictly instead.
-func ReadExperiment(b []byte) (*Experiment, []string, error) {
-	var ignored []string
-	docs, err := decodeDocuments(bytes.NewReader(b), &ignored)
-	if err != nil {
-		return nil, ignored, err
-	}
-	exp, err := oneExperiment(docs)
-	return exp, ignored, err
-}
-
-func oneExperiment(docs []Document) (*Experiment, error) {
 	var exp *Experiment
 	for _, d := range docs {
 		if d.Experiment == nil {
@@ -66,14 +48,43 @@ func oneExperiment(docs []Document) (*Experiment, error) {
 // DecodeDocuments decodes a stream of YAML documents (or JSON) strictly. Every document
 // must be an iter8.tools Experiment or Metric, in v2alpha1 or v2alpha2, or a List of them.
 func DecodeDocuments(r io.Reader) ([]Document, error) {
-	return decodeDocuments(r, nil)
+	raws, err := splitDocuments(r)
+	if err != nil {
+		return nil, err
+	}
+	docs := make([]Document, 0, len(raws))
+	for _, rd := range raws {
+		d := Document{Index: rd.index}
+		var obj any
+		if rd.kind == "Experiment" {
+			d.Experiment = &Experiment{}
+			obj = d.Experiment
+		} else {
+			d.Metric = &Metric{}
+			obj = d.Metric
+		}
+		if err := unmarshalStrict(rd.raw, obj); err != nil {
+			return nil, fmt.Errorf("%s: decoding %s: %w", rd.where, rd.kind, err)
+		}
+		docs = append(docs, d)
+	}
+	return docs, nil
 }
 
-// decodeDocuments is DecodeDocuments; with ignored, unknown fields are appended to it
-// instead of being errors, and legacy shapes are upgraded.
-func decodeDocuments(r io.Reader, ignored *[]string) ([]Document, error) {
+// rawDocument is one Experiment or Metric of a stream, not yet decoded.
+type rawDocument struct {
+	index int
+	// where names the document for messages: "document 0" or "document 0 item 2".
+	where string
+	kind  string
+	raw   []byte
+}
+
+// splitDocuments splits a stream of YAML documents (or JSON) into its objects, Lists
+// unpacked, and checks that each is an iter8.tools Experiment or Metric.
+func splitDocuments(r io.Reader) ([]rawDocument, error) {
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(r))
-	var docs []Document
+	var docs []rawDocument
 	for i := 0; ; i++ {
 		raw, err := reader.Read()
 		if errors.Is(err, io.EOF) {
@@ -95,19 +106,21 @@ func decodeDocuments(r io.Reader, ignored *[]string) ([]Document, error) {
 		}
 		if meta.Kind == "List" || meta.Kind == "ExperimentList" || meta.Kind == "MetricList" {
 			for j, item := range meta.Items {
-				d, err := decodeOne(item, i, ignored)
+				where := fmt.Sprintf("document %d item %d", i, j)
+				kind, err := checkKind(item)
 				if err != nil {
-					return nil, fmt.Errorf("document %d item %d: %w", i, j, err)
+					return nil, fmt.Errorf("%s: %w", where, err)
 				}
-				docs = append(docs, d)
+				docs = append(docs, rawDocument{index: i, where: where, kind: kind, raw: item})
 			}
 			continue
 		}
-		d, err := decodeOne(raw, i, ignored)
+		where := fmt.Sprintf("document %d", i)
+		kind, err := checkKind(raw)
 		if err != nil {
-			return nil, fmt.Errorf("document %d: %w", i, err)
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
-		docs = append(docs, d)
+		docs = append(docs, rawDocument{index: i, where: where, kind: kind, raw: raw})
 	}
 }
 
@@ -119,36 +132,23 @@ func (o *json2yamlObject) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func decodeOne(raw []byte, index int, ignored *[]string) (Document, error) {
+// checkKind returns the kind of an iter8.tools Experiment or Metric, and an error for any
+// other object.
+func checkKind(raw []byte) (string, error) {
 	var meta struct {
 		APIVersion string `json:"apiVersion"`
 		Kind       string `json:"kind"`
 	}
 	if err := yaml.Unmarshal(raw, &meta); err != nil {
-		return Document{}, err
+		return "", err
 	}
 	if meta.APIVersion != SchemeGroupVersion.String() && meta.APIVersion != V2alpha2.String() {
-		return Document{}, fmt.Errorf("apiVersion %q is not %s or %s", meta.APIVersion, SchemeGroupVersion, V2alpha2)
+		return "", fmt.Errorf("apiVersion %q is not %s or %s", meta.APIVersion, SchemeGroupVersion, V2alpha2)
 	}
-	d := Document{Index: index}
-	var obj any
-	switch meta.Kind {
-	case "Experiment":
-		d.Experiment = &Experiment{}
-		obj = d.Experiment
-	case "Metric":
-		d.Metric = &Metric{}
-		obj = d.Metric
-	default:
-		return Document{}, fmt.Errorf("kind %q is not Experiment or Metric", meta.Kind)
+	if meta.Kind != "Experiment" && meta.Kind != "Metric" {
+		return "", fmt.Errorf("kind %q is not Experiment or Metric", meta.Kind)
 	}
-	if err := unmarshalStrict(raw, obj, ignored); err != nil {
-		return Document{}, fmt.Errorf("decoding %s: %w", meta.Kind, err)
-	}
-	if ignored != nil && d.Experiment != nil {
-		upgradeLegacy(raw, d.Experiment)
-	}
-	return d, nil
+	return meta.Kind, nil
 }
 
 // findValue returns the path (spec.criteria.objectives[0].upperLimit) of the first value
@@ -202,17 +202,11 @@ func isOnlyComments(b []byte) bool {
 }
 
 // unmarshalStrict decodes YAML or JSON like the API server does in strict mode: unknown
-// and duplicate fields are errors, named by their full path (spec.criteria.bogus). With
-// ignored, they are appended to it instead (what a controller wrote is read as the API
-// server would have stored it).
-func unmarshalStrict(raw []byte, obj any, ignored *[]string) error {
+// and duplicate fields are errors, named by their full path (spec.criteria.bogus).
+func unmarshalStrict(raw []byte, obj any) error {
 	// YAMLToJSON would keep the last of two equal keys without a word; the strict
 	// conversion refuses them, as the API server does.
-	convert := yaml.YAMLToJSONStrict
-	if ignored != nil {
-		convert = yaml.YAMLToJSON
-	}
-	js, err := convert(raw)
+	js, err := yaml.YAMLToJSONStrict(raw)
 	if err != nil {
 		return err
 	}
@@ -227,15 +221,6 @@ func unmarshalStrict(raw []byte, obj any, ignored *[]string) error {
 	}
 	if err != nil {
 		return err
-	}
-	if len(strict) > 0 && ignored != nil {
-		for _, e := range strict {
-			path := strings.TrimPrefix(strings.TrimSuffix(e.Error(), `"`), `unknown field "`)
-			if !legacyFields[path] {
-				*ignored = append(*ignored, path)
-			}
-		}
-		return nil
 	}
 	if len(strict) > 0 {
 		msgs := make([]string, len(strict))
