@@ -26,6 +26,9 @@ type Result struct {
 	// satisfy an objective whose RollsBack(deploymentPattern) is true. When it is not
 	// empty the experiment must stop and restore traffic to the baseline.
 	Rollback []string
+	// Comparisons holds the judge's verdict on each candidate (see Judge); nil without
+	// criteria.comparisons.
+	Comparisons *v2alpha1.ComparisonAnalysis
 	// RecommendedVersion is the version to promote: the winner if there is one, else the
 	// baseline; always the baseline when Rollback is not empty; "" with no versions.
 	RecommendedVersion string
@@ -54,12 +57,16 @@ func Assess(exp *v2alpha1.Experiment, now metav1.Time) Result {
 	}
 
 	data, reasons := VersionAssessments(exp)
-	winner, winnerMsg := Winner(exp, data)
-	rollback := Rollback(exp, data)
+	judged := Judge(exp)
+	winner, winnerMsg := decideWinner(exp, data, judgedOut(exp, judged))
+	rollback := rollbackWith(exp, data, judged)
 	res := Result{
 		VersionAssessments: v2alpha1.VersionAssessmentAnalysis{AnalysisMetaData: meta(assessmentSummary(exp, data)), Data: data, Reasons: reasons},
 		WinnerAssessment:   v2alpha1.WinnerAssessmentAnalysis{AnalysisMetaData: meta(winnerMsg), Data: winner},
 		Rollback:           rollback,
+	}
+	if judged != nil {
+		res.Comparisons = &v2alpha1.ComparisonAnalysis{AnalysisMetaData: meta(judgementSummary(exp, judged)), Data: judged}
 	}
 
 	versions := exp.Spec.VersionNames()
@@ -108,15 +115,28 @@ func assessmentSummary(exp *v2alpha1.Experiment, data map[string][]bool) string 
 
 // Rollback lists, in version order, every version (baseline included) that does not satisfy
 // an objective of exp whose RollsBack(deploymentPattern) is true (rollback_on_failure,
-// defaulting to true for BlueGreen). assessments is as VersionAssessments returns; a
-// missing verdict counts as not satisfied, so malformed input errs towards the baseline.
+// defaulting to true for BlueGreen), and every candidate whose comparisons Fail (see
+// Judge). assessments is as VersionAssessments returns; a missing verdict counts as not
+// satisfied, so malformed input errs towards the baseline. Dry-run criteria never roll back.
 func Rollback(exp *v2alpha1.Experiment, assessments map[string][]bool) []string {
+	return rollbackWith(exp, assessments, Judge(exp))
+}
+
+func rollbackWith(exp *v2alpha1.Experiment, assessments map[string][]bool, judged map[string]v2alpha1.CandidateJudgement) []string {
 	objectives := exp.Spec.Objectives()
 	pattern := exp.Spec.DeploymentPattern()
+	failed := map[string]bool{}
+	for _, v := range judgedFailed(exp, judged) {
+		failed[v] = true
+	}
 	var out []string
 	for _, v := range exp.Spec.VersionNames() {
+		if failed[v] {
+			out = append(out, v)
+			continue
+		}
 		for i, o := range objectives {
-			if o.RollsBack(pattern) && !satisfied(assessments, v, i) {
+			if o.RollsBack(pattern) && !o.IsDryRun() && !satisfied(assessments, v, i) {
 				out = append(out, v)
 				break
 			}
@@ -125,15 +145,34 @@ func Rollback(exp *v2alpha1.Experiment, assessments map[string][]bool) []string 
 	return out
 }
 
+// judgementSummary says in one line how each candidate fared in the comparisons.
+func judgementSummary(exp *v2alpha1.Experiment, judged map[string]v2alpha1.CandidateJudgement) string {
+	var parts []string
+	for _, v := range exp.Spec.VersionNames() {
+		if j, ok := judged[v]; ok {
+			parts = append(parts, v+": "+j.Reason)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 // RollbackReasons explains Rollback: for each version it lists, the reasons (as in
 // reasons, from VersionAssessments) of the rollback objectives it does not satisfy.
 func RollbackReasons(exp *v2alpha1.Experiment, assessments map[string][]bool, reasons map[string][]string) []string {
 	objectives := exp.Spec.Objectives()
 	pattern := exp.Spec.DeploymentPattern()
+	judged := Judge(exp)
+	failed := map[string]bool{}
+	for _, v := range judgedFailed(exp, judged) {
+		failed[v] = true
+	}
 	var out []string
 	for _, v := range exp.Spec.VersionNames() {
+		if failed[v] {
+			out = append(out, v+": "+judged[v].Reason)
+		}
 		for i, o := range objectives {
-			if !o.RollsBack(pattern) || satisfied(assessments, v, i) {
+			if !o.RollsBack(pattern) || o.IsDryRun() || satisfied(assessments, v, i) {
 				continue
 			}
 			line := o.Metric + ": no verdict: not satisfied"

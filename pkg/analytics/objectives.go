@@ -223,7 +223,7 @@ func failedMetrics(objectives []v2alpha1.Objective, assessments map[string][]boo
 	var out []string
 	seen := map[string]bool{}
 	for i, o := range objectives {
-		if !satisfied(assessments, v, i) && !seen[o.Metric] {
+		if !o.IsDryRun() && !satisfied(assessments, v, i) && !seen[o.Metric] {
 			seen[o.Metric] = true
 			out = append(out, o.Metric)
 		}

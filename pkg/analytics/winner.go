@@ -10,8 +10,8 @@ import (
 // feasible reports whether version v satisfies every objective. With no objectives every
 // version is feasible (iter8-analytics #280), whatever assessments holds.
 func feasible(objectives []v2alpha1.Objective, assessments map[string][]bool, v string) bool {
-	for i := range objectives {
-		if !satisfied(assessments, v, i) {
+	for i, o := range objectives {
+		if !o.IsDryRun() && !satisfied(assessments, v, i) {
 			return false
 		}
 	}
@@ -34,18 +34,33 @@ func feasible(objectives []v2alpha1.Objective, assessments map[string][]bool, v 
 //
 // BestVersions is [winner] when there is a winner, the tied versions for an A/B(/N) tie,
 // and empty otherwise. With no versions there is no winner.
+//
+// With criteria.comparisons, a candidate whose comparisons do not Pass (see Judge) cannot
+// win either; dry-run objectives and comparisons never keep a version from winning.
 func Winner(exp *v2alpha1.Experiment, assessments map[string][]bool) (v2alpha1.WinnerAssessmentData, string) {
+	return decideWinner(exp, assessments, judgedOut(exp, Judge(exp)))
+}
+
+// decideWinner is Winner with the judge's verdicts: out maps each candidate the comparisons
+// keep from winning to the reason.
+func decideWinner(exp *v2alpha1.Experiment, assessments map[string][]bool, out map[string]string) (v2alpha1.WinnerAssessmentData, string) {
 	versions := exp.Spec.VersionNames()
 	if len(versions) == 0 {
 		return v2alpha1.WinnerAssessmentData{}, "no versions to assess"
 	}
 	objectives := exp.Spec.Objectives()
-	ok := func(v string) bool { return feasible(objectives, assessments, v) }
+	ok := func(v string) bool {
+		_, judged := out[v]
+		return feasible(objectives, assessments, v) && !judged
+	}
 	fails := func(vs ...string) string {
 		var parts []string
 		for _, v := range vs {
-			if !ok(v) {
+			if !feasible(objectives, assessments, v) {
 				parts = append(parts, v+" fails "+strings.Join(failedMetrics(objectives, assessments, v), ", "))
+			}
+			if why, judged := out[v]; judged {
+				parts = append(parts, v+": "+why)
 			}
 		}
 		return strings.Join(parts, "; ")
@@ -75,6 +90,9 @@ func Winner(exp *v2alpha1.Experiment, assessments map[string][]bool) (v2alpha1.W
 		candidate := versions[1]
 		switch {
 		case ok(candidate):
+			if len(out) == 0 && len(exp.Spec.Comparisons()) > 0 {
+				return won(candidate, "candidate satisfies all objectives and comparisons")
+			}
 			return won(candidate, "candidate satisfies all objectives")
 		case ok(baseline):
 			return won(baseline, "baseline satisfies all objectives; candidate does not: "+fails(candidate))

@@ -62,6 +62,7 @@ func Assess(ctx context.Context, d *Deps, k int32) (*AssessResult, error) {
 			e.Status.Analysis.VersionAssessments = &va
 			e.Status.Analysis.WinnerAssessment = &wa
 			e.Status.Analysis.Weights = res.Weights
+			e.Status.Analysis.Comparisons = res.Comparisons
 			kk := k
 			e.Status.AssessedIterations = &kk
 			e.Status.LastUpdateTime = &now
@@ -167,8 +168,12 @@ func sameWeights(a, b []v2alpha1.WeightData) bool {
 }
 
 func rollbackMessage(exp *v2alpha1.Experiment, k int32) string {
-	return fmt.Sprintf("Iteration %d: %s violated a rollback objective (%s); rolling back",
-		k, strings.Join(exp.Status.RolledBack, ", "), strings.Join(analytics.RollbackReasons(exp, exp.Status.Analysis.VersionAssessments.Data, exp.Status.Analysis.VersionAssessments.Reasons), "; "))
+	what := "violated a rollback objective"
+	if len(exp.Spec.Comparisons()) > 0 {
+		what = "failed a rollback objective or its comparisons"
+	}
+	return fmt.Sprintf("Iteration %d: %s %s (%s); rolling back",
+		k, strings.Join(exp.Status.RolledBack, ", "), what, strings.Join(analytics.RollbackReasons(exp, exp.Status.Analysis.VersionAssessments.Data, exp.Status.Analysis.VersionAssessments.Reasons), "; "))
 }
 
 func assessmentLine(exp *v2alpha1.Experiment) string {

@@ -31,6 +31,9 @@ type Deps struct {
 	// Measure queries every metric for every version and folds the values into the
 	// previous aggregated metrics (pkg/metrics).
 	Measure func(ctx context.Context, exp *v2alpha1.Experiment) (*v2alpha1.AggregatedMetricsAnalysis, error)
+	// Sample gathers the samples of criteria.comparisons' metrics (pkg/metrics); nil
+	// when nothing compares samples. It returns nil for an experiment without comparisons.
+	Sample func(ctx context.Context, exp *v2alpha1.Experiment) *v2alpha1.SamplesAnalysis
 	// Traffic is nil where nothing may change traffic.
 	Traffic Traffic
 	// RunActions runs the tasks of an action (pkg/actions); it may change exp in memory.

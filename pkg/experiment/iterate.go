@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/metrics"
 )
 
 // IterateResult is what iterate reports.
@@ -79,6 +80,16 @@ func Iterate(ctx context.Context, d *Deps, k int32) (*IterateResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("iterate %d: measuring: %w", k, err)
 	}
+	var samples *v2alpha1.SamplesAnalysis
+	if len(exp.Spec.Comparisons()) > 0 {
+		if d.Sample == nil {
+			return nil, fmt.Errorf("iterate %d: the experiment compares samples and no sample collector is configured", k)
+		}
+		samples = d.Sample(ctx, exp)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("iterate %d: sampling: %w", k, err)
+		}
+	}
 	now := metav1.NewTime(d.now())
 	msg := fmt.Sprintf("Completed Iteration %d", k)
 	exp, written, err := d.updateStatus(ctx, func(e *v2alpha1.Experiment) error {
@@ -91,6 +102,9 @@ func Iterate(ctx context.Context, d *Deps, k int32) (*IterateResult, error) {
 			e.Status.Analysis = &v2alpha1.Analysis{}
 		}
 		e.Status.Analysis.AggregatedMetrics = agg
+		if samples != nil {
+			e.Status.Analysis.Samples = samples
+		}
 		kk := k
 		e.Status.CompletedIterations = &kk
 		e.Status.LastUpdateTime = &now
@@ -103,6 +117,9 @@ func Iterate(ctx context.Context, d *Deps, k int32) (*IterateResult, error) {
 	if written {
 		d.Store.Event(ctx, exp, corev1.EventTypeNormal, v2alpha1.ReasonIterationUpdate, msg)
 		d.logf("iterate %d: %s", k, summarizeMetrics(exp, agg))
+		if samples != nil {
+			d.logf("iterate %d: %s", k, metrics.SummarizeSamples(samples, exp.Spec.VersionNames()))
+		}
 	} else if exp.Status.GetCompletedIterations() >= k {
 		d.logf("iterate %d: completed by another run meanwhile", k)
 	} else {

@@ -182,6 +182,7 @@ func Deps(store experiment.Store, namespace string, o Options) *experiment.Deps 
 		Metrics:          LocalMetrics(namespace, o.Metrics),
 		MetricNamespaces: MetricNamespaces,
 		Measure:          experiment.MeasureWith(collector, metav1.Now),
+		Sample:           collector.CollectSamples,
 		RunActions: func(ctx context.Context, exp *v2alpha1.Experiment, action string) error {
 			return actions.Run(ctx, env, exp, action)
 		},

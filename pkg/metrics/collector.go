@@ -22,6 +22,9 @@ type Result struct {
 	State v2alpha1.MetricState
 	// Value is the number when State is Value.
 	Value float64
+	// Samples are the numbers of a REST metric with spec.samples whose jqExpression gave
+	// an array; Value is then their mean.
+	Samples []float64
 	// Reason says why there is no value, short and specific.
 	Reason string
 	// Query is the query as sent after substitution: the PromQL text, or the method, URL

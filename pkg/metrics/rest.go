@@ -129,7 +129,7 @@ func (c *Collector) rest(ctx context.Context, spec *v2alpha1.MetricSpec, args ma
 		if resp.StatusCode >= 400 {
 			return errorResult("", "HTTP %s: %s; expected a 2xx JSON response", responseStatus(resp), responseShape(resp, data)), transientStatus(resp.StatusCode)
 		}
-		r := extract(ctx, code, data, red)
+		r := extract(ctx, code, data, red, spec.Samples != nil)
 		if r.State == v2alpha1.MetricStateError && r.Reason == errNotJSON {
 			r.Reason = fmt.Sprintf("the response is not JSON: %s; jqExpression needs a JSON document", responseShape(resp, data))
 		}
@@ -228,7 +228,7 @@ func jqErrorReason(err error) string {
 // document of at most maxResponseBytes takes milliseconds.
 const maxJQTime = 250 * time.Millisecond
 
-func extract(ctx context.Context, code *gojq.Code, data []byte, red redactor) Result {
+func extract(ctx context.Context, code *gojq.Code, data []byte, red redactor, arrays bool) Result {
 	var doc any
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return errorResult("", "%s", errNotJSON)
@@ -243,13 +243,35 @@ func extract(ctx context.Context, code *gojq.Code, data []byte, red redactor) Re
 	if !ok {
 		return noData("", "jq produced no output")
 	}
-	switch v := v.(type) {
-	case error:
+	if err, isErr := v.(error); isErr {
 		var he *gojq.HaltError
-		if errors.As(v, &he) && he.Value() == nil {
+		if errors.As(err, &he) && he.Value() == nil {
 			return noData("", "jq halted without output")
 		}
-		return errorResult("", "jq: %s", jqErrorReason(v))
+		return errorResult("", "jq: %s", jqErrorReason(err))
+	}
+	if items, ok := v.([]any); ok && arrays {
+		samples, err := sampleNumbers(items)
+		if err != nil {
+			return errorResult("", "%v", err)
+		}
+		if len(samples) == 0 {
+			return noData("", "jq produced an empty array")
+		}
+		var sum float64
+		for _, f := range samples {
+			sum += f
+		}
+		r := number(sum / float64(len(samples)))
+		r.Samples = samples
+		return r
+	}
+	return jqNumber(v)
+}
+
+// jqNumber reads one jq output as a number.
+func jqNumber(v any) Result {
+	switch v := v.(type) {
 	case nil:
 		return noData("", "null")
 	case int:

@@ -450,7 +450,7 @@ func FuzzJQExtract(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 		defer cancel()
-		r := extract(ctx, code, doc, redactor{})
+		r := extract(ctx, code, doc, redactor{}, false)
 		switch r.State {
 		case v2alpha1.MetricStateValue:
 			if r.Value != r.Value || r.Value > 1.7976931348623157e308 || r.Value < -1.7976931348623157e308 {

@@ -345,6 +345,7 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 		Metrics:          experiment.ClusterMetrics{Dynamic: dyn},
 		MetricNamespaces: splitList(o.metricNamespaces),
 		Measure:          experiment.MeasureWith(collector, metav1.Now),
+		Sample:           collector.CollectSamples,
 		Traffic:          tc,
 		RunActions: func(ctx context.Context, exp *v2alpha1.Experiment, action string) error {
 			return actions.Run(ctx, env, exp, action)

@@ -41,6 +41,33 @@ type DurationHistogram struct {
 type Histogram struct {
 	DurationHistogram DurationHistogram
 	RetCodes          map[int]int64
+	// Latencies are the latest requests' durations in seconds, rounded to the
+	// microsecond, at most MaxLatencies of them: the samples of comparisons.
+	Latencies []float64 `json:",omitempty"`
+}
+
+// MaxLatencies bounds Histogram.Latencies, as the samples of a comparison are bounded.
+const MaxLatencies = 2000
+
+// LatencySamples returns the latencies, in milliseconds as the builtin latency metrics
+// are, when name is one of them.
+func LatencySamples(name string, h *Histogram) ([]float64, bool) {
+	if _, ok := percentiles[name]; !ok && name != "mean-latency" {
+		return nil, false
+	}
+	out := make([]float64, len(h.Latencies))
+	for i, v := range h.Latencies {
+		out[i] = 1000 * v
+	}
+	return out, true
+}
+
+func appendLatencies(dst, src []float64) []float64 {
+	dst = append(dst, src...)
+	if n := len(dst); n > MaxLatencies {
+		dst = append([]float64(nil), dst[n-MaxLatencies:]...)
+	}
+	return dst
 }
 
 // Merge returns the accumulation of two runs: counts and sums add up, buckets with the
@@ -63,6 +90,7 @@ func Merge(a, b *Histogram) *Histogram {
 		for code, n := range h.RetCodes {
 			out.RetCodes[code] += n
 		}
+		out.Latencies = appendLatencies(out.Latencies, h.Latencies)
 	}
 	for k, n := range buckets {
 		out.DurationHistogram.Data = append(out.DurationHistogram.Data, Bucket{Start: k.start, End: k.end, Count: n})

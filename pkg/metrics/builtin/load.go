@@ -99,8 +99,10 @@ func Load(ctx context.Context, o LoadOptions) (*Histogram, error) {
 		case <-done:
 		}
 	}()
-	res, codes := run(ctx, t, ro, ro.Exactly == 0)
-	return fromPeriodic(res, codes), nil
+	res, codes, latencies := run(ctx, t, ro, ro.Exactly == 0)
+	h := fromPeriodic(res, codes)
+	h.Latencies = latencies
+	return h, nil
 }
 
 func fromPeriodic(res periodic.RunnerResults, codes map[int]int64) *Histogram {

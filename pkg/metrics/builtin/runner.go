@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -123,6 +124,8 @@ type requester struct {
 	// codes counts the return codes of this thread's requests; only its own goroutine
 	// writes it, and the run is over before it is read.
 	codes map[int]int64
+	// latencies are this thread's request durations in seconds, likewise.
+	latencies []float64
 }
 
 func newRequester(t *target) *requester {
@@ -156,8 +159,12 @@ func newRequester(t *target) *requester {
 
 // Run sends one request and counts its return code; periodic times it.
 func (r *requester) Run(ctx context.Context, _ periodic.ThreadID) (bool, string) {
+	start := time.Now()
 	code := r.do(ctx)
 	r.codes[code]++
+	if len(r.latencies) < MaxLatencies {
+		r.latencies = append(r.latencies, math.Round(time.Since(start).Seconds()*1e6)/1e6)
+	}
 	// The status only splits periodic's error histogram, which Load does not read.
 	return code >= 200 && code < 300, ""
 }
@@ -196,7 +203,7 @@ func (r *requester) do(ctx context.Context) int {
 // that is neither timed nor counted, and whose failure does not stop the run, as fhttp
 // did for runs of a duration (with AllowInitialErrors): the timed requests then start on
 // open connections.
-func run(ctx context.Context, t *target, ro periodic.RunnerOptions, warmUp bool) (periodic.RunnerResults, map[int]int64) {
+func run(ctx context.Context, t *target, ro periodic.RunnerOptions, warmUp bool) (periodic.RunnerResults, map[int]int64, []float64) {
 	ro.Runners = nil
 	r := periodic.NewPeriodicRunner(&ro)
 	opts := r.Options()
@@ -222,10 +229,12 @@ func run(ctx context.Context, t *target, ro periodic.RunnerOptions, warmUp bool)
 	// than being counted as a failure of the version.
 	res := r.Run()
 	codes := map[int]int64{}
+	var latencies []float64
 	for _, q := range reqs {
 		for c, n := range q.codes {
 			codes[c] += n
 		}
+		latencies = appendLatencies(latencies, q.latencies)
 	}
-	return res, codes
+	return res, codes, latencies
 }

@@ -152,7 +152,7 @@ func (v VersionDetail) Variable(name string) (string, bool) {
 }
 
 // MetricRefs returns every metric reference of the criteria, each once, in the order
-// requestCount, rewards, objectives, indicators.
+// requestCount, rewards, objectives, indicators, comparisons.
 func (s *ExperimentSpec) MetricRefs() []string {
 	if s.Criteria == nil {
 		return nil
@@ -176,6 +176,9 @@ func (s *ExperimentSpec) MetricRefs() []string {
 	}
 	for _, i := range s.Criteria.Indicators {
 		add(i)
+	}
+	for _, c := range s.Criteria.Comparisons {
+		add(c.Metric)
 	}
 	return refs
 }

@@ -150,6 +150,14 @@ type Criteria struct {
 	Indicators []string `json:"indicators,omitempty"`
 	// +optional
 	Objectives []Objective `json:"objectives,omitempty"`
+	// Comparisons judge each candidate's samples of a metric against the baseline's; an
+	// extension of iter8 v2 (see Comparison).
+	// +kubebuilder:validation:MaxItems=10
+	// +optional
+	Comparisons []Comparison `json:"comparisons,omitempty"`
+	// ScoreThresholds turn the comparisons' score into a verdict.
+	// +optional
+	ScoreThresholds *ScoreThresholds `json:"scoreThresholds,omitempty"`
 	// Strength is accepted for compatibility and not used.
 	// +optional
 	Strength *apiextensionsv1.JSON `json:"strength,omitempty"`
@@ -182,6 +190,10 @@ type Objective struct {
 	// violates this objective. Defaults to true for BlueGreen.
 	// +optional
 	RollbackOnFailure *bool `json:"rollback_on_failure,omitempty"`
+	// DryRun: the objective is evaluated and reported, never gating: it neither keeps a
+	// version from winning nor rolls one back.
+	// +optional
+	DryRun *bool `json:"dryRun,omitempty"`
 }
 
 // Duration says how long the experiment runs.
@@ -366,6 +378,12 @@ type Analysis struct {
 	VersionAssessments *VersionAssessmentAnalysis `json:"versionAssessments,omitempty"`
 	// +optional
 	Weights *WeightsAnalysis `json:"weights,omitempty"`
+	// Samples are the compared metrics' samples, for criteria.comparisons.
+	// +optional
+	Samples *SamplesAnalysis `json:"samples,omitempty"`
+	// Comparisons is the judge's verdict on each candidate.
+	// +optional
+	Comparisons *ComparisonAnalysis `json:"comparisons,omitempty"`
 }
 
 // AnalysisMetaData says who produced an analysis and when.

@@ -128,6 +128,9 @@ type MetricSpec struct {
 	// +kubebuilder:validation:Maximum=240
 	// +optional
 	TimeoutSeconds *int32 `json:"timeoutSeconds,omitempty"`
+	// Samples makes the metric yield a sample series per version for comparisons.
+	// +optional
+	Samples *MetricSamples `json:"samples,omitempty"`
 }
 
 // NamedLevel is a mocked level for one version.

@@ -2,8 +2,10 @@ package v2alpha1
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -336,8 +338,66 @@ func (c *Criteria) validate(pattern TestingPatternType) *apis.FieldError {
 			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("lowerLimit %s is above upperLimit %s", o.LowerLimit, o.UpperLimit), p))
 		}
 	}
+	return errs.Also(c.validateComparisons(pattern))
+}
+
+// validateComparisons checks criteria.comparisons and scoreThresholds.
+func (c *Criteria) validateComparisons(pattern TestingPatternType) *apis.FieldError {
+	var errs *apis.FieldError
+	if len(c.Comparisons) > 0 && pattern == TestingPatternConformance {
+		errs = errs.Also(apis.ErrGeneric("testing pattern Conformance has no candidate to compare with the baseline", "comparisons"))
+	}
+	if n := len(c.Comparisons); n > MaxComparisons {
+		errs = errs.Also(invalidValue(n, "comparisons", fmt.Sprintf("at most %d comparisons", MaxComparisons)))
+	}
+	// number checks that an optional number is one, within [lo, hi) or [lo, hi].
+	number := func(n *Number, path string, lo, hi float64, hiOpen bool, want string) (float64, bool) {
+		if n == nil {
+			return 0, false
+		}
+		f, err := n.Float()
+		if err != nil || f < lo || f > hi || (hiOpen && f == hi) {
+			errs = errs.Also(invalidValue(n.String(), path, want))
+			return 0, false
+		}
+		return f, true
+	}
+	for i, cmp := range c.Comparisons {
+		p := fmt.Sprintf("comparisons[%d]", i)
+		errs = errs.Also(ValidateMetricRef(cmp.Metric, p+".metric"))
+		switch cmp.Direction {
+		case DirectionIncrease, DirectionDecrease, DirectionEither:
+		default:
+			errs = errs.Also(invalidValue(cmp.Direction, p+".direction", "must be increase, decrease or either"))
+		}
+		number(cmp.ConfidenceLevel, p+".confidenceLevel", 0.5, 1, true, "a confidence level is a number from 0.5 to below 1, such as 0.95")
+		number(cmp.AllowedIncrease, p+".allowedIncrease", 0, 100, false, "a relative change is a number from 0 (0 %) to 100 (10000 %)")
+		number(cmp.AllowedDecrease, p+".allowedDecrease", 0, 1, false, "a relative decrease is a number from 0 (0 %) to 1 (100 %)")
+		if w, ok := number(cmp.Weight, p+".weight", 0, math.MaxFloat64, false, "a weight is a positive number"); ok && w == 0 {
+			errs = errs.Also(invalidValue(cmp.Weight.String(), p+".weight", "a weight is a positive number"))
+		}
+		if m := cmp.MinSamples; m != nil && (*m < 3 || *m > MaxSamplesLimit) {
+			errs = errs.Also(invalidValue(*m, p+".minSamples", fmt.Sprintf("must be between 3 and %d", MaxSamplesLimit)))
+		}
+	}
+	if t := c.ScoreThresholds; t != nil {
+		m, mok := number(t.Marginal, "scoreThresholds.marginal", 0, 100, false, "a score is a number from 0 to 100")
+		p, pok := number(t.Pass, "scoreThresholds.pass", 0, 100, false, "a score is a number from 0 to 100")
+		if !mok && t.Marginal == nil {
+			m, mok = DefaultMarginalScore, true
+		}
+		if !pok && t.Pass == nil {
+			p, pok = DefaultPassScore, true
+		}
+		if mok && pok && m > p {
+			errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("marginal %s is above pass %s", FormatFloat(m), FormatFloat(p)), "scoreThresholds"))
+		}
+	}
 	return errs
 }
+
+// FormatFloat writes a number as briefly as it reads back.
+func FormatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 // ValidateMetricRef checks the form of a metric reference: name or namespace/name.
 func ValidateMetricRef(ref, path string) *apis.FieldError {
@@ -410,6 +470,17 @@ func (m *MetricSpec) validate() *apis.FieldError {
 	}
 	if v := m.TimeoutSeconds; v != nil && (*v < 1 || *v > MaxMetricTimeoutSeconds) {
 		errs = errs.Also(invalidValue(*v, "timeoutSeconds", fmt.Sprintf("must be between 1 and %d", MaxMetricTimeoutSeconds)))
+	}
+	if sm := m.Samples; sm != nil {
+		if w := sm.Window; w != nil && *w != SampleWindowExperiment && *w != SampleWindowIteration {
+			errs = errs.Also(invalidValue(*w, "samples.window", "must be Experiment or Iteration"))
+		}
+		if v := sm.StepSeconds; v != nil && (*v < 1 || *v > MaxIntervalSeconds) {
+			errs = errs.Also(invalidValue(*v, "samples.stepSeconds", fmt.Sprintf("must be between 1 and %d", MaxIntervalSeconds)))
+		}
+		if v := sm.MaxSamples; v != nil && (*v < 1 || *v > MaxSamplesLimit) {
+			errs = errs.Also(invalidValue(*v, "samples.maxSamples", fmt.Sprintf("must be between 1 and %d", MaxSamplesLimit)))
+		}
 	}
 	names := map[string]bool{}
 	for i, nv := range m.Params {
