@@ -11,7 +11,10 @@
 #      current is recommended for promotion;
 #   3. examples/progressive.yaml, current against a healthy candidate, with the traffic
 #      modelled locally: every iteration moves 10 % more to the candidate (90/10 ... 50/50),
-#      and the candidate is promoted.
+#      and the candidate is promoted;
+#   4. examples/comparison.yaml, two versions with 20-30 ms latencies, the candidate 3 ms
+#      slower: the objectives pass both, the comparison of their latency distributions
+#      finds the candidate shifted by about +12 % and rolls it back.
 #
 # It prints both describes and exits 0 only when both outcomes are the expected ones.
 # Whatever happens, the sample apps are stopped and the temporary files removed.
@@ -73,11 +76,16 @@ start_app candidate --latency 80ms --error-rate 0.2
 candidate_url=$url
 start_app good
 good_url=$url
+start_app steady --latency 20ms --latency-jitter 10ms
+steady_url=$url
+start_app slower --latency 23ms --latency-jitter 10ms
+slower_url=$url
 
 # The examples name the ports 18080, 18081 and 18082; point them at the apps just started.
-for f in conformance canary progressive; do
+for f in conformance canary progressive comparison; do
 	sed -e "s|http://127.0.0.1:18080/|$current_url|" -e "s|http://127.0.0.1:18081/|$candidate_url|" \
-		-e "s|http://127.0.0.1:18082/|$good_url|" "examples/$f.yaml" >"$work/$f.yaml"
+		-e "s|http://127.0.0.1:18082/|$good_url|" -e "s|http://127.0.0.1:18083/|$steady_url|" \
+		-e "s|http://127.0.0.1:18084/|$slower_url|" "examples/$f.yaml" >"$work/$f.yaml"
 done
 
 # run_experiment NAME runs $work/NAME.yaml, prints its describe and sets rc to the exit
@@ -149,8 +157,21 @@ if ! grep -q '^Version recommended for promotion: candidate$' "$work/progressive
 	failed=1
 fi
 
+step "experiment 4: Canary judged by comparing latency distributions (iter8ctl run -f examples/comparison.yaml --interval-seconds $INTERVAL)"
+run_experiment comparison
+step "experiment 4: iter8ctl run exited $rc (3 is expected: the comparison rolled the candidate back)"
+if [ "$rc" -ne 3 ]; then
+	echo "demo: FAIL: the comparison should roll the 12 % slower candidate back (exit 3, RolledBack), exited $rc" >&2
+	failed=1
+fi
+expect "$BIN/iter8ctl" assert -f "$work/comparison.out.yaml" -c completed -c rolledBack -c baselineWon
+if ! grep -q '^- High: iter8-system/mean-latency shifted +' "$work/comparison.txt"; then
+	echo "demo: FAIL: the comparison describe should say the candidate's latency shifted up" >&2
+	failed=1
+fi
+
 if [ "$failed" -ne 0 ]; then
 	step "demo: FAILED: an outcome was not the expected one (see above)"
 	exit 1
 fi
-step "demo: OK: the Conformance experiment passed after 7 iterations; the Canary rolled the candidate back and recommends current; the Progressive canary moved the traffic to the healthy candidate and promotes it"
+step "demo: OK: the Conformance experiment passed after 7 iterations; the Canary rolled the candidate back and recommends current; the Progressive canary moved the traffic to the healthy candidate and promotes it; the comparison caught the 12 % slower candidate the objectives passed"

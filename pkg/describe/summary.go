@@ -47,6 +47,8 @@ type Summary struct {
 	Message    string             `json:"message,omitempty"`
 	// WeightHistory is the weights each time they changed, by iteration.
 	WeightHistory []v2alpha1.WeightsAtIteration `json:"weightHistory,omitempty"`
+	// Comparisons is the judge's verdict per candidate, in version order.
+	Comparisons []CandidateComparisonSummary `json:"comparisons,omitempty"`
 
 	// v2alpha1 selects the v2alpha1 wording (Recommended baseline).
 	v2alpha1 bool
@@ -208,6 +210,14 @@ func Summarize(exp *v2alpha1.Experiment) *Summary {
 			os.Verdicts = append(os.Verdicts, verdict(va, i, o, v, mv))
 		}
 		s.Objectives = append(s.Objectives, os)
+	}
+
+	if a := st.Analysis; a != nil && a.Comparisons != nil {
+		for _, v := range s.Versions {
+			if j, ok := a.Comparisons.Data[v]; ok {
+				s.Comparisons = append(s.Comparisons, CandidateComparisonSummary{Version: v, CandidateJudgement: j})
+			}
+		}
 	}
 
 	for _, r := range spec.Rewards() {
@@ -473,7 +483,16 @@ func objectiveLabel(o v2alpha1.Objective) string {
 	if o.UpperLimit != nil {
 		b.WriteString(" <= " + limitText(o.UpperLimit))
 	}
+	if o.IsDryRun() {
+		b.WriteString(" (dry run)")
+	}
 	return b.String()
+}
+
+// CandidateComparisonSummary is the judge's verdict on one candidate.
+type CandidateComparisonSummary struct {
+	Version string `json:"version"`
+	v2alpha1.CandidateJudgement
 }
 
 func limitText(n *v2alpha1.Number) string {

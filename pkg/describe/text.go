@@ -152,6 +152,25 @@ func (s *Summary) Text() string {
 		s.table(&b, "Objective", rows)
 	}
 
+	if len(s.Comparisons) > 0 {
+		heading("Comparison Assessment")
+		b.WriteString("> Compares each candidate's samples with the baseline's (Mann-Whitney U test); the shift is the candidate's, relative to the baseline's median.\n")
+		for _, c := range s.Comparisons {
+			score := Unavailable
+			if c.Score != nil {
+				score = fmt.Sprintf("%.4g", c.Score.Value())
+			}
+			fmt.Fprintf(&b, "%s: %s, score %s\n", c.Version, c.Outcome, score)
+			for _, m := range c.Comparisons {
+				label := ""
+				if m.DryRun {
+					label = " (dry run)"
+				}
+				fmt.Fprintf(&b, "- %s%s\n", m.Reason, label)
+			}
+		}
+	}
+
 	if len(s.Metrics) > 0 {
 		heading("Metrics Assessment")
 		var rows [][]string

@@ -168,12 +168,8 @@ func sameWeights(a, b []v2alpha1.WeightData) bool {
 }
 
 func rollbackMessage(exp *v2alpha1.Experiment, k int32) string {
-	what := "violated a rollback objective"
-	if len(exp.Spec.Comparisons()) > 0 {
-		what = "failed a rollback objective or its comparisons"
-	}
 	return fmt.Sprintf("Iteration %d: %s %s (%s); rolling back",
-		k, strings.Join(exp.Status.RolledBack, ", "), what, strings.Join(analytics.RollbackReasons(exp, exp.Status.Analysis.VersionAssessments.Data, exp.Status.Analysis.VersionAssessments.Reasons), "; "))
+		k, strings.Join(exp.Status.RolledBack, ", "), rollbackVerb(exp), strings.Join(analytics.RollbackReasons(exp, exp.Status.Analysis.VersionAssessments.Data, exp.Status.Analysis.VersionAssessments.Reasons), "; "))
 }
 
 func assessmentLine(exp *v2alpha1.Experiment) string {

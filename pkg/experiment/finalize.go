@@ -130,7 +130,7 @@ func Finalize(ctx context.Context, d *Deps, pipelineStatus string) (*FinalizeRes
 			}
 			msg = "Experiment failed: " + cause
 		case rolledBack:
-			msg = "Experiment rolled back: " + strings.Join(e.Status.RolledBack, ", ") + " violated a rollback objective" + rollbackCause(e)
+			msg = "Experiment rolled back: " + strings.Join(e.Status.RolledBack, ", ") + " " + rollbackVerb(e) + rollbackCause(e)
 		default:
 			if r := finalResult(e); r.Outcome == OutcomeSucceeded {
 				msg = "Experiment completed successfully"
@@ -246,7 +246,7 @@ func finalResult(exp *v2alpha1.Experiment) *FinalizeResult {
 		return r
 	case len(exp.Status.RolledBack) > 0:
 		r.Outcome = OutcomeRolledBack
-		r.Reason = "rolled back: " + strings.Join(exp.Status.RolledBack, ", ") + " violated a rollback objective" + rollbackCause(exp)
+		r.Reason = "rolled back: " + strings.Join(exp.Status.RolledBack, ", ") + " " + rollbackVerb(exp) + rollbackCause(exp)
 		return r
 	}
 	var candidates []string
@@ -315,4 +315,13 @@ func reasonSuffix(r string) string {
 		return ""
 	}
 	return " (" + r + ")"
+}
+
+// rollbackVerb says what the rolled-back versions did, in the words of the criteria the
+// experiment has.
+func rollbackVerb(exp *v2alpha1.Experiment) string {
+	if len(exp.Spec.Comparisons()) > 0 {
+		return "failed a rollback objective or its comparisons"
+	}
+	return "violated a rollback objective"
 }

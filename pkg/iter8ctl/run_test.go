@@ -41,6 +41,7 @@ const (
 	progressiveExample = "../../examples/progressive.yaml"
 	abExample          = "../../examples/ab.yaml"
 	abMetricsExample   = "../../examples/ab-metrics.yaml"
+	comparisonExample  = "../../examples/comparison.yaml"
 )
 
 // startApp serves a sample app version and returns its URL.
@@ -118,7 +119,15 @@ func TestRunOutcomes(t *testing.T) {
 	current := startApp(t, sampleapp.Config{Version: "current"})
 	candidate := startApp(t, sampleapp.Config{Version: "candidate", Latency: 80 * time.Millisecond, ErrorRate: 0.2})
 	good := startApp(t, sampleapp.Config{Version: "candidate"})
-	urls := map[string]string{"http://127.0.0.1:18080/": current, "http://127.0.0.1:18081/": candidate, "http://127.0.0.1:18082/": good}
+	jittery := sampleapp.Config{Version: "current", Latency: 20 * time.Millisecond, LatencyJitter: 10 * time.Millisecond}
+	steady := startApp(t, jittery)
+	jittery.Version = "candidate"
+	same := startApp(t, jittery)
+	jittery.Latency = 23 * time.Millisecond
+	slower := startApp(t, jittery)
+	urls := map[string]string{"http://127.0.0.1:18080/": current, "http://127.0.0.1:18081/": candidate, "http://127.0.0.1:18082/": good,
+		"http://127.0.0.1:18083/": steady, "http://127.0.0.1:18084/": slower}
+	sameURLs := map[string]string{"http://127.0.0.1:18083/": steady, "http://127.0.0.1:18084/": same}
 	abMetrics := mustRead(t, abMetricsExample)
 	ab := mustRead(t, abExample)
 	// Prometheus answers each version's latency from the query's revision label.
@@ -174,6 +183,28 @@ func TestRunOutcomes(t *testing.T) {
 			"- Rolled back: candidate",
 		},
 		stderr: []string{"Error: experiment did not achieve its aim (RolledBack): rolled back: candidate violated a rollback objective"},
+	}, {
+		name:  "a comparison rolls back a shifted candidate that passes every objective",
+		files: []string{example(t, comparisonExample, urls)},
+		code:  ExitAimNotAchieved,
+		want: outcome{Stage: v2alpha1.StageCompleted, Iterations: 1, Completed: true, Recommended: "current", Winner: "current",
+			RolledBack: []string{"candidate"}},
+		stdout: []string{
+			"****** Comparison Assessment ******",
+			"candidate: Fail, score 0",
+			"- High: iter8-system/mean-latency shifted +",
+			"- Rolled back: candidate",
+		},
+		stderr: []string{"failed a rollback objective or its comparisons (candidate: comparisons Fail: critical comparison iter8-system/mean-latency failed: High: iter8-system/mean-latency shifted +"},
+	}, {
+		name:  "a comparison passes a candidate like the baseline",
+		files: []string{example(t, comparisonExample, sameURLs)},
+		code:  ExitOK,
+		want:  outcome{Stage: v2alpha1.StageCompleted, Iterations: 3, Completed: true, Recommended: "candidate", Winner: "candidate"},
+		stdout: []string{
+			"candidate: Pass, score 100",
+			"- Pass: iter8-system/mean-latency shifted ",
+		},
 	}, {
 		name:   "a/b picks the higher reward",
 		files:  []string{abExample, abMetricsExample},
