@@ -7,7 +7,7 @@ CONTROLLER_GEN := $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.1
 # Integration tests fail, rather than skip, when their real components are missing.
 export ITER8_INTEGRATION ?= required
 
-.PHONY: all build generate test unit e2e bench demo tools fuzz fmt vet lint clean release
+.PHONY: all build generate test unit e2e bench demo tools fuzz fmt vet lint clean release oracle
 
 all: build
 
@@ -87,3 +87,8 @@ vet:
 
 clean:
 	rm -rf $(BIN)
+
+# oracle rewrites the rank-sum test's reference answers with R's wilcox.test (Debian:
+# apt-get install r-base-core); TestMannWhitneyAgreesWithR compares against them.
+oracle:
+	Rscript hack/oracle/ranksum.R > pkg/analytics/testdata/ranksum_oracle.json

@@ -68,6 +68,16 @@ spec:
 	}
 }
 
+// comparison is the replacements that add a comparison with the given fields (after
+// metric: latency unless they name one) and more criteria.
+func comparison(fields, more string) []string {
+	objective := "    - {metric: error-rate, lowerLimit: 0, upperLimit: \"0.01\"}\n"
+	if !strings.Contains(fields, "metric:") {
+		fields = "metric: latency, " + fields
+	}
+	return []string{objective, objective + "    comparisons:\n    - {" + fields + "}\n" + more}
+}
+
 func TestValidateFailure(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -104,6 +114,17 @@ func TestValidateFailure(t *testing.T) {
 		{"iterations overflow int32", []string{"iterationsPerLoop: 3", "iterationsPerLoop: 65536, maxLoops: 65536"}, []string{"spec.duration.iterationsPerLoop"}},
 		{"too many iterations", []string{"iterationsPerLoop: 3", "iterationsPerLoop: 10001"}, []string{"spec.duration.iterationsPerLoop"}},
 		{"interval above a day", []string{"intervalSeconds: 5", "intervalSeconds: 86401"}, []string{"spec.duration.intervalSeconds"}},
+		{"comparison direction", comparison("direction: up", ""), []string{"spec.criteria.comparisons[0].direction"}},
+		{"comparison confidence of 1", comparison("direction: increase, confidenceLevel: 1", ""), []string{"spec.criteria.comparisons[0].confidenceLevel"}},
+		{"comparison confidence not a number", comparison("direction: increase, confidenceLevel: high", ""), []string{"spec.criteria.comparisons[0].confidenceLevel"}},
+		{"comparison negative allowed increase", comparison("direction: increase, allowedIncrease: \"-0.1\"", ""), []string{"spec.criteria.comparisons[0].allowedIncrease"}},
+		{"comparison allowed decrease above 100 %", comparison("direction: decrease, allowedDecrease: 2", ""), []string{"spec.criteria.comparisons[0].allowedDecrease"}},
+		{"comparison with 2 samples", comparison("direction: increase, minSamples: 2", ""), []string{"spec.criteria.comparisons[0].minSamples"}},
+		{"comparison weight of 0", comparison("direction: increase, weight: 0", ""), []string{"spec.criteria.comparisons[0].weight"}},
+		{"comparison metric reference", comparison("direction: increase, metric: a/b/c", ""), []string{"spec.criteria.comparisons[0].metric"}},
+		{"marginal above pass", comparison("direction: increase", "    scoreThresholds: {marginal: 90, pass: 80}\n"), []string{"spec.criteria.scoreThresholds"}},
+		{"score above 100", comparison("direction: increase", "    scoreThresholds: {pass: 101}\n"), []string{"spec.criteria.scoreThresholds.pass"}},
+		{"comparison in a conformance test", append(comparison("direction: increase", ""), "testingPattern: Canary", "testingPattern: Conformance", "    candidates:\n    - name: v2\n      weightObjRef: {apiVersion: serving.knative.dev/v1, kind: Service, name: app, fieldPath: \".spec.traffic[1].percent\"}\n", "", "      weightObjRef: {apiVersion: serving.knative.dev/v1, kind: Service, name: app, fieldPath: \".spec.traffic[0].percent\"}\n", ""), []string{"spec.criteria.comparisons"}},
 		{"several at once", []string{"intervalSeconds: 5", "intervalSeconds: 0", `upperLimit: "0.01"`, `upperLimit: "low"`}, []string{"spec.criteria.objectives[1].upperLimit", "spec.duration.intervalSeconds"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
