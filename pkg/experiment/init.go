@@ -15,6 +15,7 @@ import (
 	"knative.dev/pkg/apis"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/pkg/metrics"
 )
 
 // StageError is a failure the stage recorded on the experiment (reason and message), so
@@ -262,6 +263,14 @@ func (d *Deps) resolveMetrics(ctx context.Context, exp *v2alpha1.Experiment) ([]
 		}
 		if fe := m.Validate(); fe != nil {
 			return nil, &StageError{Reason: v2alpha1.ReasonInvalidExperiment, Message: fmt.Sprintf("metric %s: %s", key, describeFieldError(fe))}
+		}
+		for i, c := range exp.Spec.Comparisons() {
+			if c.Metric != ref {
+				continue
+			}
+			if err := metrics.CheckSamples(m); err != nil {
+				return nil, &StageError{Reason: v2alpha1.ReasonInvalidExperiment, Message: fmt.Sprintf("spec.criteria.comparisons[%d].metric: metric %s: %v", i, key, err)}
+			}
 		}
 		if ref != key && seen[key] {
 			continue

@@ -435,6 +435,9 @@ func TestRunFails(t *testing.T) {
 	missingMetric := writeFile(t, "missing.yaml", strings.Replace(conformance, "iter8-system/mean-latency", "no-such-metric", 1))
 	metricsOnly := writeFile(t, "only.yaml", abMetrics)
 	twoExperiments := writeFile(t, "two.yaml", conformance+"---\n"+conformance)
+	comparison := mustRead(t, comparisonExample)
+	noSamples := writeFile(t, "nosamples.yaml", strings.Replace(comparison, "    - metric: iter8-system/mean-latency\n      direction", "    - metric: iter8-system/error-rate\n      direction", 1))
+	conformanceComparison := writeFile(t, "conformance-comparison.yaml", strings.Replace(comparison, "testingPattern: Canary", "testingPattern: Conformance", 1))
 
 	for _, tc := range []struct {
 		name string
@@ -496,6 +499,17 @@ func TestRunFails(t *testing.T) {
 		code: ExitError,
 		stderr: []string{"Error: init-experiment: MetricUnavailable: unable to find metric no-such-metric " +
 			"(looked in default, iter8-knative, iter8-istio, iter8-system)\n"},
+	}, {
+		name: "a comparison of a metric without samples",
+		args: []string{"-f", noSamples},
+		code: ExitError,
+		stderr: []string{"Error: init-experiment: InvalidExperiment: spec.criteria.comparisons[0].metric: metric iter8-system/error-rate: " +
+			"builtin metric error-rate has no samples; the builtin latency metrics do\n"},
+	}, {
+		name:   "a comparison in a conformance test",
+		args:   []string{"-f", conformanceComparison},
+		code:   ExitUsage,
+		stderr: []string{"spec.criteria.comparisons: testing pattern Conformance has no candidate to compare with the baseline"},
 	}, {
 		name:   "no file",
 		args:   nil,

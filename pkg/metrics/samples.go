@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -81,6 +82,21 @@ func (c *Collector) CollectSamples(ctx context.Context, exp *v2alpha1.Experiment
 	}
 	wg.Wait()
 	return out
+}
+
+// CheckSamples says whether m yields samples for a comparison: it must be mocked, a
+// builtin latency metric, or have spec.samples.
+func CheckSamples(m *v2alpha1.Metric) error {
+	switch {
+	case len(m.Spec.Mock) > 0, m.Spec.Samples != nil:
+		return nil
+	case m.Spec.IsBuiltin():
+		if _, ok := builtin.LatencySamples(m.Name, &builtin.Histogram{}); ok {
+			return nil
+		}
+		return fmt.Errorf("builtin metric %s has no samples; the builtin latency metrics do", m.Name)
+	}
+	return errors.New("the metric yields one number, not samples: give it spec.samples")
 }
 
 // querySamples runs a sample query for one version.

@@ -73,31 +73,7 @@ func TestCanaryRollback(t *testing.T) {
 	_, promURL := startPrometheus(t, base, cand)
 	pointMetrics(t, promURL)
 
-	svc := writeFile(t, "service.yaml", `apiVersion: serving.knative.dev/v1
-kind: Service
-metadata:
-  name: sample-app
-  namespace: `+ns+`
-spec:
-  template:
-    metadata:
-      name: sample-app-v2
-    spec:
-      containers:
-      - image: example.com/sample-app:v2
-  traffic:
-  - revisionName: sample-app-v1
-    percent: 80
-  - latestRevision: true
-    percent: 20
-`)
-	if _, err := kubectl(ctx, nil, "apply", "-f", svc); err != nil {
-		t.Fatal(err)
-	}
-	ksvcReady(t, ns, []map[string]any{
-		{"revisionName": "sample-app-v1", "percent": int64(80)},
-		{"revisionName": "sample-app-v2", "latestRevision": true, "percent": int64(20)},
-	}, "sample-app-v2")
+	applyCanaryService(t, ns)
 
 	expFile := writeFile(t, "experiment.yaml", `apiVersion: iter8.tools/v2alpha2
 kind: Experiment
@@ -188,7 +164,47 @@ spec:
 	if exp.Status.Message == nil || !strings.Contains(*exp.Status.Message, "rolled back") {
 		t.Errorf("message = %v, want it to say the experiment rolled back", exp.Status.Message)
 	}
-	u, err := cluster.dyn.Resource(ksvcGVR).Namespace(ns).Get(ctx, "sample-app", metav1.GetOptions{})
+	weights := ksvcWeights(t, ns)
+	if d := cmp.Diff([]int64{100, 0}, weights); d != "" {
+		t.Errorf("traffic after finalize (-want +got):\n%s", d)
+	}
+}
+
+// applyCanaryService applies the Knative Service of sample-app with 80 % of the traffic on
+// sample-app-v1 and 20 % on sample-app-v2, and plays Knative's controller making it ready.
+func applyCanaryService(t *testing.T, ns string) {
+	t.Helper()
+	svc := writeFile(t, "service.yaml", `apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: sample-app
+  namespace: `+ns+`
+spec:
+  template:
+    metadata:
+      name: sample-app-v2
+    spec:
+      containers:
+      - image: example.com/sample-app:v2
+  traffic:
+  - revisionName: sample-app-v1
+    percent: 80
+  - latestRevision: true
+    percent: 20
+`)
+	if _, err := kubectl(context.Background(), nil, "apply", "-f", svc); err != nil {
+		t.Fatal(err)
+	}
+	ksvcReady(t, ns, []map[string]any{
+		{"revisionName": "sample-app-v1", "percent": int64(80)},
+		{"revisionName": "sample-app-v2", "latestRevision": true, "percent": int64(20)},
+	}, "sample-app-v2")
+}
+
+// ksvcWeights reads the percentages of sample-app's spec.traffic, in order.
+func ksvcWeights(t *testing.T, ns string) []int64 {
+	t.Helper()
+	u, err := cluster.dyn.Resource(ksvcGVR).Namespace(ns).Get(context.Background(), "sample-app", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +214,5 @@ spec:
 		p, _, _ := unstructured.NestedInt64(x.(map[string]any), "percent")
 		weights = append(weights, p)
 	}
-	if d := cmp.Diff([]int64{100, 0}, weights); d != "" {
-		t.Errorf("traffic after finalize (-want +got):\n%s", d)
-	}
+	return weights
 }

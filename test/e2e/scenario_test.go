@@ -40,7 +40,9 @@ const bridgeIP = "10.244.0.1"
 type revision struct {
 	name, version string
 	latency       time.Duration
-	ip            string
+	// jitter adds up to that much more latency to each request.
+	jitter time.Duration
+	ip     string
 }
 
 // startRevisions runs the sample app pods and waits until they have addresses.
@@ -55,7 +57,7 @@ func startRevisions(t *testing.T, ns string, revs ...*revision) {
 					Name: "app", Image: sampleAppImage, ImagePullPolicy: corev1.PullNever,
 					Command: []string{"/sample-app"},
 					Args: []string{"--listen", "0.0.0.0:8080", "--version", r.version, "--revision", r.name,
-						"--namespace", ns, "--service", "sample-app", "--latency", r.latency.String()},
+						"--namespace", ns, "--service", "sample-app", "--latency", r.latency.String(), "--latency-jitter", r.jitter.String()},
 					SecurityContext: &corev1.SecurityContext{RunAsNonRoot: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true)},
 				}},
 			},
