@@ -17,6 +17,7 @@ import (
 	"github.com/iter8-tools/iter8-tekton/pkg/tekton"
 	"github.com/iter8-tools/iter8-tekton/tasks"
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/selection"
 )
@@ -105,6 +106,7 @@ generates a PipelineRun sized to any Experiment.`, n, n),
 			Description: "The imagePullPolicy of the stage steps: IfNotPresent, Always or Never.",
 			Default:     v1.NewStructuredValues("IfNotPresent"),
 		}},
+		Workspaces: []v1.PipelineWorkspaceDeclaration{tasks.KubeconfigPipelineWorkspace()},
 		Results: []v1.PipelineResult{{
 			Name:        tasks.ResultIterations,
 			Type:        v1.ResultsTypeString,
@@ -134,8 +136,11 @@ generates a PipelineRun sized to any Experiment.`, n, n),
 			param(tasks.ParamImagePullPolicy, "$(params.image-pull-policy)"))
 	}
 
+	// Each stage gets the kubeconfig workspace; unbound, it is unbound in the tasks too.
+	ws := []v1.WorkspacePipelineTaskBinding{{Name: tasks.WorkspaceKubeconfig, Workspace: tasks.WorkspaceKubeconfig}}
 	s.Tasks = append(s.Tasks, v1.PipelineTask{
 		Name:        TaskInit,
+		Workspaces:  ws,
 		DisplayName: "init experiment",
 		TaskRef:     &v1.TaskRef{Name: tasks.InitExperiment},
 		Params:      common(param(tasks.ParamPipelineRun, "$(context.pipelineRun.namespace)/$(context.pipelineRun.name)")),
@@ -160,6 +165,7 @@ generates a PipelineRun sized to any Experiment.`, n, n),
 			Name:        IterateTask(k),
 			DisplayName: fmt.Sprintf("iteration %d: iterate", k),
 			TaskRef:     &v1.TaskRef{Name: tasks.Iterate},
+			Workspaces:  ws,
 			Retries:     StageRetries,
 			Params:      iter(),
 			When:        when,
@@ -168,6 +174,7 @@ generates a PipelineRun sized to any Experiment.`, n, n),
 			Name:        AssessTask(k),
 			DisplayName: fmt.Sprintf("iteration %d: assess", k),
 			TaskRef:     &v1.TaskRef{Name: tasks.Assess},
+			Workspaces:  ws,
 			Retries:     StageRetries,
 			Params:      iter(),
 			When:        when,
@@ -179,6 +186,7 @@ generates a PipelineRun sized to any Experiment.`, n, n),
 		Name:        TaskFinalize,
 		DisplayName: "finalize",
 		TaskRef:     &v1.TaskRef{Name: tasks.Finalize},
+		Workspaces:  ws,
 		Params:      common(param(tasks.ParamPipelineStatus, "$(tasks.status)")),
 	}}
 	return s
@@ -206,6 +214,9 @@ type Options struct {
 	IntervalSeconds int32
 	// Allowance is the time budget the timeouts grant; zero fields take DefaultAllowance.
 	Allowance Allowance
+	// KubeconfigSecret, when set, binds the kubeconfig workspace to this Secret (key
+	// kubeconfig): the Experiment lives in the cluster it points at.
+	KubeconfigSecret string
 	// PipelineRef makes the PipelineRun reference the Pipeline of SizedPipeline by name
 	// instead of carrying it inline, for clusters whose disable-inline-spec forbids
 	// pipelineSpec in PipelineRuns.
@@ -314,6 +325,9 @@ func PipelineRun(exp *v2alpha1.Experiment, opts Options) (*v1.PipelineRun, error
 			Timeouts:        Timeouts(n, time.Duration(interval)*time.Second, opts.Allowance),
 			TaskRunTemplate: v1.PipelineTaskRunTemplate{ServiceAccountName: sa},
 		},
+	}
+	if opts.KubeconfigSecret != "" {
+		pr.Spec.Workspaces = []v1.WorkspaceBinding{{Name: tasks.WorkspaceKubeconfig, Secret: &corev1.SecretVolumeSource{SecretName: opts.KubeconfigSecret}}}
 	}
 	if opts.PipelineRef {
 		pr.Spec.PipelineSpec = nil

@@ -9,6 +9,7 @@ import (
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 	"github.com/iter8-tools/iter8-tekton/pkg/tekton"
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
@@ -286,5 +287,40 @@ func TestRetries(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("retries (-want +got):\n%s", diff)
+	}
+}
+
+// TestKubeconfigWorkspace: every stage takes the optional kubeconfig workspace from the
+// Pipeline, and --kubeconfig-secret binds it to the Secret; without it nothing is bound.
+func TestKubeconfigWorkspace(t *testing.T) {
+	exp := &v2alpha1.Experiment{}
+	exp.Name, exp.Namespace = "remote", "apps"
+	exp.Spec.Strategy.TestingPattern = v2alpha1.TestingPatternConformance
+	pr, err := PipelineRun(exp, Options{Namespace: "ci", KubeconfigSecret: "target-kubeconfig"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []v1.WorkspaceBinding{{Name: "kubeconfig", Secret: &corev1.SecretVolumeSource{SecretName: "target-kubeconfig"}}}
+	if d := cmp.Diff(want, pr.Spec.Workspaces); d != "" {
+		t.Errorf("workspaces (-want +got):\n%s", d)
+	}
+	spec := pr.Spec.PipelineSpec
+	if len(spec.Workspaces) != 1 || spec.Workspaces[0].Name != "kubeconfig" || !spec.Workspaces[0].Optional {
+		t.Errorf("pipeline workspaces = %+v, want the optional kubeconfig", spec.Workspaces)
+	}
+	for _, task := range append(spec.Tasks, spec.Finally...) {
+		if d := cmp.Diff([]v1.WorkspacePipelineTaskBinding{{Name: "kubeconfig", Workspace: "kubeconfig"}}, task.Workspaces); d != "" {
+			t.Errorf("%s workspaces (-want +got):\n%s", task.Name, d)
+		}
+	}
+	if got := pr.Spec.Params; got[1].Value.StringVal != "apps" || pr.Namespace != "ci" {
+		t.Errorf("PipelineRun in %q with namespace param %q, want ci and apps", pr.Namespace, got[1].Value.StringVal)
+	}
+	pr, err = PipelineRun(exp, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pr.Spec.Workspaces) != 0 {
+		t.Errorf("workspaces bound without --kubeconfig-secret: %+v", pr.Spec.Workspaces)
 	}
 }

@@ -34,6 +34,24 @@ const (
 	ParamImagePullPolicy = "image-pull-policy"
 )
 
+// WorkspaceKubeconfig is the optional workspace that points the stages at another cluster,
+// as the Tekton catalog's Kubernetes tasks do: a Secret whose key kubeconfig holds a
+// kubeconfig, mounted read-only. Bound, the Experiment, its Metrics, the traffic objects and
+// the Events are in that cluster; the TaskRuns and their results stay in this one.
+const WorkspaceKubeconfig = "kubeconfig"
+
+var kubeconfigDescription = "Optional. A Secret whose key kubeconfig holds the kubeconfig of the cluster where the Experiment lives, when that is not the cluster running this Pipeline. Its credentials need the Role of config/rbac there; here the stages need nothing but to read the PipelineRun."
+
+// KubeconfigWorkspace is the declaration of WorkspaceKubeconfig in a Task.
+func KubeconfigWorkspace() v1.WorkspaceDeclaration {
+	return v1.WorkspaceDeclaration{Name: WorkspaceKubeconfig, Description: kubeconfigDescription, ReadOnly: true, Optional: true}
+}
+
+// KubeconfigPipelineWorkspace is the declaration of WorkspaceKubeconfig in a Pipeline.
+func KubeconfigPipelineWorkspace() v1.PipelineWorkspaceDeclaration {
+	return v1.PipelineWorkspaceDeclaration{Name: WorkspaceKubeconfig, Description: kubeconfigDescription, Optional: true}
+}
+
 // Names of the Task results (the stage binaries' --result names).
 const (
 	ResultIterations  = "iterations"
@@ -225,7 +243,9 @@ func build(s stage, opts Options) *v1.Task {
 		Default:     v1.NewStructuredValues(string(corev1.PullIfNotPresent)),
 	})
 
-	args := []string{"--experiment=$(params.experiment)", "--namespace=$(params.namespace)"}
+	// An unbound optional workspace's path is empty: the stage then uses its own cluster.
+	args := []string{"--experiment=$(params.experiment)", "--namespace=$(params.namespace)",
+		"--kubeconfig-dir=$(workspaces." + WorkspaceKubeconfig + ".path)"}
 	args = append(args, s.args...)
 	for _, r := range s.results {
 		args = append(args, fmt.Sprintf("--result=%s=$(results.%s.path)", r.Name, r.Name))
@@ -243,6 +263,7 @@ func build(s stage, opts Options) *v1.Task {
 			Description: s.description,
 			Params:      params,
 			Results:     s.results,
+			Workspaces:  []v1.WorkspaceDeclaration{KubeconfigWorkspace()},
 			Steps: []v1.Step{{
 				Name:            s.binary,
 				Image:           "$(params.image)",

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/iter8-tools/iter8-tekton/pkg/tekton"
+	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 )
 
 func TestAllValidate(t *testing.T) {
@@ -62,7 +63,10 @@ func TestContract(t *testing.T) {
 			t.Fatalf("%s has %d steps, want 1", task.Name, len(task.Spec.Steps))
 		}
 		s := task.Spec.Steps[0]
-		wantArgs := append([]string{"--experiment=$(params.experiment)", "--namespace=$(params.namespace)"}, w.flags...)
+		wantArgs := append([]string{"--experiment=$(params.experiment)", "--namespace=$(params.namespace)", "--kubeconfig-dir=$(workspaces.kubeconfig.path)"}, w.flags...)
+		if d := cmp.Diff([]v1.WorkspaceDeclaration{{Name: "kubeconfig", Description: kubeconfigDescription, ReadOnly: true, Optional: true}}, task.Spec.Workspaces); d != "" {
+			t.Errorf("%s workspaces (-want +got):\n%s", task.Name, d)
+		}
 		for _, r := range w.results {
 			wantArgs = append(wantArgs, fmt.Sprintf("--result=%s=$(results.%s.path)", r, r))
 		}

@@ -88,6 +88,7 @@ iterations) and create PipelineRuns that reference it (--pipeline-ref).`,
 	f.StringVar(&opts.ImagePullPolicy, "image-pull-policy", "", "imagePullPolicy of the stage steps: Always, IfNotPresent or Never (default: the Tasks' default, IfNotPresent)")
 	f.Int32Var(&opts.IntervalSeconds, "interval-seconds", 0, "override the experiment's intervalSeconds, for tests and demos (0: the experiment's)")
 	f.StringVarP(&output, "output", "o", "pipelinerun", "what to print: pipelinerun, or pipeline (the Pipeline of the experiment's size, for --pipeline-ref)")
+	f.StringVar(&opts.KubeconfigSecret, "kubeconfig-secret", "", "Secret (key kubeconfig) bound to the kubeconfig workspace: the experiment lives in the cluster it points at, the PipelineRun here")
 	f.BoolVar(&opts.PipelineRef, "pipeline-ref", false, "reference the Pipeline of the experiment's size (iter8-experiment-N, see -o pipeline) instead of embedding it")
 	return cmd
 }

@@ -93,6 +93,7 @@ func Main(stage string, args []string, stdout, stderr io.Writer) int {
 type options struct {
 	experiment, namespace string
 	kubeconfig, context   string
+	kubeconfigDir         string
 	results               map[string]string
 	iteration             int
 	intervalSeconds       string
@@ -127,6 +128,7 @@ func parse(stage string, args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.namespace, "namespace", "", "namespace of the Experiment (default: the pod's namespace, else the kubeconfig's)")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file; in-cluster configuration when empty")
 	fs.StringVar(&o.context, "context", "", "kubeconfig context")
+	fs.StringVar(&o.kubeconfigDir, "kubeconfig-dir", "", "directory holding a file kubeconfig (the Tasks' kubeconfig workspace): the experiment's cluster, instead of --kubeconfig; the PipelineRun is still read from the pod's own cluster (empty: none)")
 	fs.Func("result", "write Tekton result NAME to PATH, as NAME=PATH (repeatable)", func(s string) error {
 		name, path, ok := strings.Cut(s, "=")
 		if !ok || name == "" || path == "" {
@@ -177,6 +179,13 @@ func parse(stage string, args []string, stderr io.Writer) (*options, error) {
 		if !ok || o.pipelineRunNamespace == "" || o.pipelineRunName == "" || strings.Contains(o.pipelineRunName, "/") {
 			return nil, usageError{fmt.Errorf("--pipelinerun %q: want namespace/name", o.pipelineRun)}
 		}
+	}
+	if o.kubeconfigDir != "" {
+		path := filepath.Join(o.kubeconfigDir, "kubeconfig")
+		if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+			return nil, usageError{fmt.Errorf("--kubeconfig-dir %q holds no file kubeconfig: the Secret bound to the kubeconfig workspace needs the key kubeconfig", o.kubeconfigDir)}
+		}
+		o.kubeconfig = path
 	}
 	if o.intervalSeconds != "" {
 		if n, err := strconv.Atoi(o.intervalSeconds); err != nil || n < 1 {
@@ -362,7 +371,19 @@ func clusterDeps(cfg *rest.Config, ns string, o *options, stage string, log io.W
 	}
 	if o.pipelineRun != "" {
 		d.StartedAt = func(ctx context.Context) (time.Time, error) {
-			return pipelineRunStart(ctx, dyn, o.pipelineRunNamespace, o.pipelineRunName)
+			prDyn := dyn
+			if o.kubeconfigDir != "" {
+				// The PipelineRun is in the cluster running the pod, not the experiment's.
+				local, err := rest.InClusterConfig()
+				if err != nil {
+					return time.Time{}, fmt.Errorf("reading the PipelineRun from this cluster: %w", err)
+				}
+				local.UserAgent, local.Timeout = cfg.UserAgent, cfg.Timeout
+				if prDyn, err = dynamic.NewForConfig(local); err != nil {
+					return time.Time{}, fmt.Errorf("reading the PipelineRun from this cluster: %w", err)
+				}
+			}
+			return pipelineRunStart(ctx, prDyn, o.pipelineRunNamespace, o.pipelineRunName)
 		}
 	}
 	if o.intervalSeconds != "" {
