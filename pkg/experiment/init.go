@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
 
@@ -252,10 +253,12 @@ func (d *Deps) resolveMetrics(ctx context.Context, exp *v2alpha1.Experiment) ([]
 		}
 		seen[ref] = true
 		m, key, err := d.getMetric(ctx, ref, exp.Namespace)
+		if optional[ref] && (errors.Is(err, ErrMetricNotFound) || apierrors.IsForbidden(err)) {
+			// The v2alpha1 default request count is reported when it can be read, and
+			// the shared metric namespaces need not be readable (another cluster's, say).
+			continue
+		}
 		if errors.Is(err, ErrMetricNotFound) {
-			if optional[ref] {
-				continue
-			}
 			return nil, &StageError{Reason: v2alpha1.ReasonMetricUnavailable, Message: fmt.Sprintf("unable to find metric %s (looked in %s)", ref, strings.Join(d.lookupNamespaces(ref, exp.Namespace), ", "))}
 		}
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -128,37 +127,19 @@ func startPrometheus(t *testing.T, revs ...*revision) (*harness.Prometheus, stri
 		t.Fatalf("starting Prometheus: %v", err)
 	}
 	t.Cleanup(func() { p.Stop() })
-	upstream := strings.TrimPrefix(p.URL(), "http://")
-	l, err := net.Listen("tcp", bridgeIP+":0")
+	fctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	addr, err := harness.Forward(fctx, bridgeIP+":0", strings.TrimPrefix(p.URL(), "http://"))
 	if err != nil {
-		t.Fatalf("listening on the bridge: %v", err)
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				u, err := net.Dial("tcp", upstream)
-				if err != nil {
-					return
-				}
-				defer u.Close()
-				go io.Copy(u, c)
-				io.Copy(c, u)
-			}()
-		}
-	}()
 	for _, r := range revs {
 		if _, err := p.WaitForSamples(ctx, fmt.Sprintf(`revision_app_request_latencies_count{revision_name=%q}`, r.name)); err != nil {
 			t.Fatalf("waiting for samples of %s: %v", r.name, err)
 		}
 	}
 	time.Sleep(3 * time.Second) // a few scrapes, so increase() over the first window has two points
-	return p, "http://" + l.Addr().String()
+	return p, "http://" + addr
 }
 
 // pointMetrics sets the Prometheus URL of the installed Knative Metrics, as a user does at

@@ -21,7 +21,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
@@ -123,31 +122,12 @@ func (e *env) installRBAC(t *testing.T, ns string) {
 // writes a kubeconfig that authenticates with it (and nothing else).
 func (e *env) serviceAccountKubeconfig(t *testing.T, ns, sa string) (string, *rest.Config) {
 	t.Helper()
-	ctx := context.Background()
-	expiry := int64(3600)
-	tr, err := e.kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry},
-	}, metav1.CreateOptions{})
+	kc, err := harness.TokenKubeconfig(context.Background(), e.cp.Config(), "", ns, sa)
 	if err != nil {
-		t.Fatalf("requesting a token for %s/%s: %v", ns, sa, err)
+		t.Fatal(err)
 	}
-	admin := e.cp.Config()
-	ca := admin.CAData
-	if len(ca) == 0 && admin.CAFile != "" {
-		if ca, err = os.ReadFile(admin.CAFile); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if len(ca) == 0 {
-		t.Fatal("the control plane's kubeconfig has no CA")
-	}
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["cp"] = &clientcmdapi.Cluster{Server: admin.Host, CertificateAuthorityData: ca}
-	kc.AuthInfos[sa] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	kc.Contexts[sa] = &clientcmdapi.Context{Cluster: "cp", AuthInfo: sa, Namespace: ns}
-	kc.CurrentContext = sa
 	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+	if err := os.WriteFile(path, kc, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
