@@ -1,13 +1,18 @@
 package iter8ctl
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/spf13/cobra"
 
+	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 	"github.com/iter8-tools/iter8-tekton/pkg/describe"
 )
 
 func newDescribeCommand() *cobra.Command {
 	var file, output string
+	var watching bool
 	var cf clusterFlags
 	cmd := &cobra.Command{
 		Use:   "describe NAME | -f FILE|-",
@@ -30,8 +35,8 @@ its reason, each metric value with its state, and the conditions.`,
   iter8ctl describe mirroring -n default
   kubectl get experiment mirroring -o yaml | iter8ctl describe -f -
 
-  # Watch it
-  while clear; do kubectl get experiment mirroring -o yaml | iter8ctl describe -f -; sleep 4; done
+  # Watch it: describe again at every change, until it completes
+  iter8ctl describe mirroring -n default -w
 
   # The winner, for a script
   kubectl get experiment canary -o json | iter8ctl describe -f - -o json | jq -r .winner`,
@@ -39,6 +44,19 @@ its reason, each metric value with its state, and the conditions.`,
 			format := describe.Format(output)
 			if !validFormat(format) {
 				return usageErrorf(cmd, "invalid output format %q: want one of %v", output, describe.Formats)
+			}
+			if watching {
+				if len(args) != 1 || file != "" {
+					return usageErrorf(cmd, "-w watches an experiment in the cluster: give its NAME, not -f")
+				}
+				first := true
+				return cf.watchExperiment(contextOf(cmd), args[0], cmd.ErrOrStderr(), func(exp *v2alpha1.Experiment) error {
+					if !first {
+						fmt.Fprintf(cmd.OutOrStdout(), "\n---------- %s ----------\n\n", time.Now().Format(time.TimeOnly))
+					}
+					first = false
+					return describe.Write(cmd.OutOrStdout(), exp, format)
+				})
 			}
 			exp, err := readSource(cmd, args, file, &cf)
 			if err != nil {
@@ -49,6 +67,7 @@ its reason, each metric value with its state, and the conditions.`,
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "experiment file, or - for standard input")
 	cmd.Flags().StringVarP(&output, "output", "o", string(describe.FormatText), "output format: text, json or yaml")
+	watchFlag(cmd, &watching)
 	cf.add(cmd)
 	return cmd
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 	"github.com/iter8-tools/iter8-tekton/pkg/iter8ctl"
@@ -69,5 +71,85 @@ func TestIter8ctlReadsTheCluster(t *testing.T) {
 	code, _, stderr = run("describe", "nosuch", "--kubeconfig", kc, "-n", ns)
 	if code != iter8ctl.ExitError || !strings.Contains(stderr, `experiments.iter8.tools "nosuch" not found`) {
 		t.Errorf("describe nosuch: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestDescribeWatch: describe -w describes the experiment at every change the API server
+// reports, and returns once it is Completed; it fails when the experiment is deleted.
+func TestDescribeWatch(t *testing.T) {
+	e := cluster(t)
+	ns := namespace(t, e)
+	e.apply(t, ns, healthyLatency(t), vsCanaryExperiment(t, "watched", ns+"/sample-app", ns, 3))
+	ri := e.dyn.Resource(v2alpha1.ExperimentResource).Namespace(ns)
+	setStatus := func(stage string, iterations int64) {
+		t.Helper()
+		ctx := context.Background()
+		u, err := ri.Get(ctx, "watched", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		unstructured.SetNestedField(u.Object, stage, "status", "stage")
+		unstructured.SetNestedField(u.Object, iterations, "status", "completedIterations")
+		if _, err := ri.UpdateStatus(ctx, u, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type result struct {
+		code        int
+		out, stderr string
+	}
+	watch := func(name string) chan result {
+		done := make(chan result, 1)
+		go func() {
+			var out, errOut bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			code := iter8ctl.Main(ctx, []string{"describe", name, "-w", "--kubeconfig", e.cp.Kubeconfig(), "-n", ns}, strings.NewReader(""), &out, &errOut)
+			done <- result{code, out.String(), errOut.String()}
+		}()
+		return done
+	}
+	renders := func(s string) int { return strings.Count(s, "****** Overview ******") }
+
+	done := watch("watched")
+	time.Sleep(time.Second) // the first describe, and the watch open
+	setStatus("Running", 1)
+	time.Sleep(500 * time.Millisecond)
+	setStatus("Running", 2)
+	time.Sleep(500 * time.Millisecond)
+	setStatus("Completed", 3)
+	select {
+	case r := <-done:
+		if r.code != iter8ctl.ExitOK {
+			t.Fatalf("describe -w: exit %d: %s", r.code, r.stderr)
+		}
+		if n := renders(r.out); n != 4 {
+			t.Errorf("describe -w described the experiment %d times, want 4 (as created, then 3 changes):\n%s", n, r.out)
+		}
+		if last := r.out[strings.LastIndex(r.out, "****** Overview ******"):]; !strings.Contains(last, "Experiment stage: Completed") {
+			t.Errorf("the last description is not the completed experiment:\n%s", r.out)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("describe -w did not return after the experiment completed")
+	}
+
+	e.apply(t, ns, vsCanaryExperiment(t, "deleted", ns+"/sample-app", ns, 3))
+	done = watch("deleted")
+	time.Sleep(time.Second)
+	if err := ri.Delete(context.Background(), "deleted", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.code != iter8ctl.ExitError || !strings.Contains(r.stderr, "the experiment was deleted") {
+			t.Errorf("describe -w of a deleted experiment: exit %d, stderr %q", r.code, r.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("describe -w did not return after the experiment was deleted")
+	}
+
+	var out, errOut bytes.Buffer
+	if code := iter8ctl.Main(context.Background(), []string{"describe", "-w", "-f", "x.yaml"}, strings.NewReader(""), &out, &errOut); code != iter8ctl.ExitUsage {
+		t.Errorf("describe -w -f: exit %d, want usage (%s)", code, errOut.String())
 	}
 }
