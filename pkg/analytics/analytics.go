@@ -61,7 +61,7 @@ func Assess(exp *v2alpha1.Experiment, now metav1.Time) Result {
 	winner, winnerMsg := decideWinner(exp, data, judgedOut(exp, judged))
 	rollback := rollbackWith(exp, data, judged)
 	res := Result{
-		VersionAssessments: v2alpha1.VersionAssessmentAnalysis{AnalysisMetaData: meta(assessmentSummary(exp, data)), Data: data, Reasons: reasons},
+		VersionAssessments: v2alpha1.VersionAssessmentAnalysis{AnalysisMetaData: meta(assessmentSummary(exp, data)), Data: data, Reasons: reasons, Verdicts: flatVerdicts(exp, data)},
 		WinnerAssessment:   v2alpha1.WinnerAssessmentAnalysis{AnalysisMetaData: meta(winnerMsg), Data: winner},
 		Rollback:           rollback,
 	}
@@ -91,6 +91,17 @@ func Assess(exp *v2alpha1.Experiment, now metav1.Time) Result {
 		res.Weights = &v2alpha1.WeightsAnalysis{AnalysisMetaData: meta(msg), Data: w}
 	}
 	return res
+}
+
+// flatVerdicts lists data's verdicts in version, then objective order.
+func flatVerdicts(exp *v2alpha1.Experiment, data map[string][]bool) []v2alpha1.ObjectiveVerdict {
+	var out []v2alpha1.ObjectiveVerdict
+	for _, v := range exp.Spec.VersionNames() {
+		for i, o := range exp.Spec.Objectives() {
+			out = append(out, v2alpha1.ObjectiveVerdict{Version: v, Objective: int32(i), Metric: o.Metric, Satisfied: satisfied(data, v, i)})
+		}
+	}
+	return out
 }
 
 // assessmentSummary says in one line which versions satisfy all objectives.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -55,7 +56,7 @@ func TestAssessSeedExperiment(t *testing.T) {
 		WinnerAssessment:   winnerAnalysis("baseline satisfies all objectives", won("current")),
 		RecommendedVersion: "current",
 	}
-	if diff := cmp.Diff(want, Assess(exp, now)); diff != "" {
+	if diff := cmp.Diff(want, Assess(exp, now), ignoreVerdicts); diff != "" {
 		t.Errorf("Assess (-want +got):\n%s", diff)
 	}
 }
@@ -241,9 +242,10 @@ func TestAssess(t *testing.T) {
 			exp := tc.exp.build()
 			before := exp.DeepCopy()
 			got := Assess(exp, now)
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			if diff := cmp.Diff(tc.want, got, ignoreVerdicts); diff != "" {
 				t.Errorf("Assess (-want +got):\n%s", diff)
 			}
+			checkVerdicts(t, exp, got.VersionAssessments)
 			if diff := cmp.Diff(before, exp, cmp.AllowUnexported(v2alpha1.Number{})); diff != "" {
 				t.Errorf("Assess modified the experiment (-before +after):\n%s", diff)
 			}
@@ -347,5 +349,23 @@ func BenchmarkAssess(b *testing.B) {
 		current: wd("v1", 60, "v2", 10, "v3", 10, "v4", 10, "v5", 10)}.build()
 	for b.Loop() {
 		Assess(exp, now)
+	}
+}
+
+// ignoreVerdicts leaves the flat verdicts to checkVerdicts: they repeat Data.
+var ignoreVerdicts = cmpopts.IgnoreFields(v2alpha1.VersionAssessmentAnalysis{}, "Verdicts")
+
+// checkVerdicts: the flat verdicts are Data's, in version then objective order.
+func checkVerdicts(t *testing.T, exp *v2alpha1.Experiment, va v2alpha1.VersionAssessmentAnalysis) {
+	t.Helper()
+	var want []v2alpha1.ObjectiveVerdict
+	for _, v := range exp.Spec.VersionNames() {
+		for i, o := range exp.Spec.Objectives() {
+			d := va.Data[v]
+			want = append(want, v2alpha1.ObjectiveVerdict{Version: v, Objective: int32(i), Metric: o.Metric, Satisfied: i < len(d) && d[i]})
+		}
+	}
+	if diff := cmp.Diff(want, va.Verdicts); diff != "" {
+		t.Errorf("flat verdicts (-want +got):\n%s", diff)
 	}
 }

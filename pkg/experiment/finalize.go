@@ -139,6 +139,8 @@ func Finalize(ctx context.Context, d *Deps, pipelineStatus string) (*FinalizeRes
 			}
 		}
 		e.Status.MarkCondition(v2alpha1.ConditionCompleted, corev1.ConditionTrue, v2alpha1.ReasonExperimentCompleted, msg, now)
+		outcome := string(finalResult(e).Outcome)
+		e.Status.Outcome = &outcome
 		return nil
 	})
 	if err != nil {

@@ -197,8 +197,13 @@ func TestRunOutcomes(t *testing.T) {
 		},
 		stderr: []string{"failed a rollback objective or its comparisons (candidate: comparisons Fail: critical comparison iter8-system/mean-latency failed: High: iter8-system/mean-latency shifted +"},
 	}, {
-		name:  "a comparison passes a candidate like the baseline",
-		files: []string{example(t, comparisonExample, sameURLs)},
+		name: "a comparison passes a candidate like the baseline",
+		// Two identical apps on loopback, measured while the other tests of this package
+		// load the machine's two cores, differ by up to about 5 % (measured +5.3 %, CI
+		// +0.4 … +10.2 %): a real difference of the moments they were measured, not of the
+		// apps. A 15 % allowance keeps that from failing the test; the 12 % slower
+		// candidate above is caught with the example's 5 %.
+		files: []string{writeFile(t, "same.yaml", strings.Replace(mustRead(t, example(t, comparisonExample, sameURLs)), `allowedIncrease: "0.05"`, `allowedIncrease: "0.15"`, 1))},
 		code:  ExitOK,
 		want:  outcome{Stage: v2alpha1.StageCompleted, Iterations: 3, Completed: true, Recommended: "candidate", Winner: "candidate"},
 		stdout: []string{

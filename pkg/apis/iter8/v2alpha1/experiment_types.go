@@ -268,6 +268,10 @@ type ExperimentStatus struct {
 	// RolledBack lists the versions that violated a rollback objective.
 	// +optional
 	RolledBack []string `json:"rolledBack,omitempty"`
+	// Outcome is how the experiment ended, set by finalize: Succeeded, NoWinner,
+	// RolledBack or Failed (docs/reference.md, "Outcomes and exit codes").
+	// +optional
+	Outcome *string `json:"outcome,omitempty"`
 	// +optional
 	Message *string `json:"message,omitempty"`
 	// Metrics are the Metric objects the experiment references, read at the start.
@@ -482,6 +486,19 @@ type VersionAssessmentAnalysis struct {
 	// Reasons explains each verdict: per version, one line per objective.
 	// +optional
 	Reasons map[string][]string `json:"reasons,omitempty"`
+	// Verdicts are Data's verdicts flat, one per version and objective, for tools that
+	// cannot read arrays inside a map (kube-state-metrics).
+	// +optional
+	Verdicts []ObjectiveVerdict `json:"verdicts,omitempty"`
+}
+
+// ObjectiveVerdict is one version's verdict on one objective.
+type ObjectiveVerdict struct {
+	Version string `json:"version"`
+	// Objective is the objective's index in spec.criteria.objectives.
+	Objective int32  `json:"objective"`
+	Metric    string `json:"metric"`
+	Satisfied bool   `json:"satisfied"`
 }
 
 // WeightsAnalysis holds the recommended weights.
