@@ -35,9 +35,11 @@ const (
 	NeedControlPlane Need = iota + 1
 	// NeedPrometheus: Debian's prometheus (or $ITER8_PROMETHEUS).
 	NeedPrometheus
+	// NeedKubeStateMetrics: kube-state-metrics built into the tools cache, and promtool.
+	NeedKubeStateMetrics
 )
 
-const setupHint = "set up with `make tools` (hack/tools.sh installs the Debian packages etcd-server, prometheus, openssl, iproute2, procps and builds kube-apiserver and kubectl into the cluster cache)"
+const setupHint = "set up with `make tools` (hack/tools.sh installs the Debian packages etcd-server, prometheus, openssl, iproute2, procps and builds kube-apiserver and kubectl into the cluster cache and kube-state-metrics into the tools cache)"
 
 // checkTools returns an error wrapping ErrToolsMissing that lists what is missing.
 func checkTools(needs ...Need) error {
@@ -75,6 +77,13 @@ func checkTools(needs ...Need) error {
 		case NeedPrometheus:
 			if _, err := prometheusBinary(); err != nil {
 				missing = append(missing, err.Error())
+			}
+		case NeedKubeStateMetrics:
+			if p, err := KubeStateMetricsBinary(); err != nil {
+				missing = append(missing, p)
+			}
+			if _, err := exec.LookPath("promtool"); err != nil {
+				missing = append(missing, "promtool")
 			}
 		default:
 			return fmt.Errorf("checking tools: unknown need %d", n)
