@@ -86,6 +86,20 @@ func Assess(ctx context.Context, d *Deps, k int32) (*AssessResult, error) {
 		d.logf("assess %d: already assessed; completing its traffic change if needed", k)
 	}
 
+	if len(exp.Status.RolledBack) > 0 && !trafficChangedExternally(exp) {
+		// Restore the baseline now rather than in finalize, a pod start later: the time a
+		// bad candidate keeps its traffic is what a rollback is for. Finalize finds it done;
+		// if this fails, finalize tries again.
+		if err := d.restoreBaseline(ctx, exp); errors.Is(err, ErrGone) {
+			return nil, err
+		} else if err != nil {
+			d.logf("assess %d: restoring traffic to the baseline: %v; finalize will try again", k, err)
+		}
+		if fresh, err := d.Store.Get(ctx); err == nil {
+			exp = fresh
+		}
+	}
+
 	if len(exp.Status.RolledBack) == 0 && exp.Spec.ShiftsTraffic() && d.Traffic != nil &&
 		exp.Status.Analysis.Weights != nil && len(exp.Status.Analysis.Weights.Data) > 0 {
 		if exp, err = d.applyWeights(ctx, exp, exp.Status.Analysis.Weights.Data); err != nil {
@@ -200,4 +214,11 @@ func assessmentLine(exp *v2alpha1.Experiment) string {
 		line += "; ROLLBACK " + strings.Join(exp.Status.RolledBack, ",")
 	}
 	return line
+}
+
+// trafficChangedExternally reports whether a person changed the traffic mid-run: then the
+// traffic is theirs, and no stage moves it again.
+func trafficChangedExternally(exp *v2alpha1.Experiment) bool {
+	c := exp.Status.Condition(v2alpha1.ConditionFailed)
+	return c != nil && c.Status == corev1.ConditionTrue && c.Reason != nil && *c.Reason == v2alpha1.ReasonTrafficChangedExternally
 }

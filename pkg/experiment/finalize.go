@@ -75,10 +75,7 @@ func Finalize(ctx context.Context, d *Deps, pipelineStatus string) (*FinalizeRes
 		return finalResult(latest), nil
 	}
 
-	externalChange := false
-	if c := exp.Status.Condition(v2alpha1.ConditionFailed); c != nil && c.Status == corev1.ConditionTrue && c.Reason != nil {
-		externalChange = *c.Reason == v2alpha1.ReasonTrafficChangedExternally
-	}
+	externalChange := trafficChangedExternally(exp)
 	// An experiment that never started (refused or failed by init) never changed traffic
 	// and may not even hold its target: its traffic is not its to restore.
 	started := exp.Status.StartTime != nil

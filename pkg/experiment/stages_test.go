@@ -145,7 +145,9 @@ func TestCanaryRollbackRestoresBaseline(t *testing.T) {
 		return 10
 	})
 	seen, res := pipeline(t, d)
-	if diff := cmp.Diff([][]int32{{90, 10}, {80, 20}, {80, 20}, {100, 0}}, seen); diff != "" {
+	// The assess that finds the breach restores the baseline at once; finalize finds it
+	// done.
+	if diff := cmp.Diff([][]int32{{90, 10}, {80, 20}, {100, 0}, {100, 0}}, seen); diff != "" {
 		t.Errorf("weights (-want +got):\n%s", diff)
 	}
 	if res.Outcome != OutcomeRolledBack || res.AimAchieved || res.Recommended != "v1" {
