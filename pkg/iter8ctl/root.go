@@ -45,6 +45,7 @@ var subcommands = []func() *cobra.Command{
 	newRunCommand,
 	newVersionCommand,
 	newGetCommand,
+	newReportCommand,
 }
 
 // Main runs iter8ctl with args (without the program name), prints an error once as

@@ -35,9 +35,12 @@ const (
 	NeedControlPlane Need = iota + 1
 	// NeedPrometheus: Debian's prometheus (or $ITER8_PROMETHEUS).
 	NeedPrometheus
+	// NeedChromium: Debian's chromium (or $ITER8_CHROMIUM), for the report's screenshot
+	// test. Not among the needs of Integration without arguments.
+	NeedChromium
 )
 
-const setupHint = "set up with `make tools` (hack/tools.sh installs the Debian packages etcd-server, prometheus, openssl, iproute2, procps and builds kube-apiserver and kubectl into the cluster cache)"
+const setupHint = "set up with `make tools` (hack/tools.sh installs the Debian packages etcd-server, prometheus, chromium, openssl, iproute2, procps and builds kube-apiserver and kubectl into the cluster cache)"
 
 // checkTools returns an error wrapping ErrToolsMissing that lists what is missing.
 func checkTools(needs ...Need) error {
@@ -74,6 +77,10 @@ func checkTools(needs ...Need) error {
 			}
 		case NeedPrometheus:
 			if _, err := prometheusBinary(); err != nil {
+				missing = append(missing, err.Error())
+			}
+		case NeedChromium:
+			if _, err := ChromiumBinary(); err != nil {
 				missing = append(missing, err.Error())
 			}
 		default:
