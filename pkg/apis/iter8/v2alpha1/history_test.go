@@ -164,7 +164,7 @@ func TestRecordHistoryDownsamples(t *testing.T) {
 // TestRecordHistoryBoundsBytes: with many series the byte budget downsamples before the
 // entry bound, and never below the first and the latest iteration.
 func TestRecordHistoryBoundsBytes(t *testing.T) {
-	for _, size := range []struct{ versions, metrics int }{{50, 50}, {100, 100}} {
+	for _, size := range []struct{ versions, metrics, iterations int }{{50, 50, 200}, {100, 100, 60}} {
 		t.Run(fmt.Sprintf("%dx%d", size.versions, size.metrics), func(t *testing.T) {
 			values := map[string]map[string]AggregatedMetricsVersionData{}
 			for m := 0; m < size.metrics; m++ {
@@ -177,7 +177,8 @@ func TestRecordHistoryBoundsBytes(t *testing.T) {
 			}
 			agg := aggOf(values)
 			var h *MetricHistory
-			for k := int32(1); k <= 200; k++ {
+			last := int32(size.iterations)
+			for k := int32(1); k <= last; k++ {
 				h = RecordHistory(h, k, agg, historyMeta)
 				bytes := 0
 				for _, vs := range h.Data {
@@ -194,8 +195,8 @@ func TestRecordHistoryBoundsBytes(t *testing.T) {
 					t.Fatalf("iteration %d: %d bytes for %d values", k, bytes, series*len(h.Iterations))
 				}
 			}
-			if h.Iterations[0] != 1 || h.Iterations[len(h.Iterations)-1] != 200 {
-				t.Errorf("history runs from %d to %d, want 1 to 200", h.Iterations[0], h.Iterations[len(h.Iterations)-1])
+			if h.Iterations[0] != 1 || h.Iterations[len(h.Iterations)-1] != last {
+				t.Errorf("history runs from %d to %d, want 1 to %d", h.Iterations[0], h.Iterations[len(h.Iterations)-1], last)
 			}
 		})
 	}
@@ -285,5 +286,55 @@ func TestHistorySize(t *testing.T) {
 		if series <= 500 && status > etcdLimit*2/3 {
 			t.Errorf("%d×%d×%d: the status is %d bytes, over 2/3 of etcd's limit", tc.versions, tc.metrics, tc.iterations, status)
 		}
+	}
+}
+
+// BenchmarkRecordHistory is what recording one iteration costs iterate, on a history
+// already at its bound (the most work: a downsampling every other call at most), and the
+// history's bytes per value.
+func BenchmarkRecordHistory(b *testing.B) {
+	for _, size := range []struct{ versions, metrics int }{{2, 4}, {10, 10}, {50, 50}} {
+		b.Run(fmt.Sprintf("%dx%d", size.versions, size.metrics), func(b *testing.B) {
+			exp := sizeExperiment(size.versions, size.metrics, MaxHistoryIterations+1)
+			h, agg := exp.Status.Analysis.History, exp.Status.Analysis.AggregatedMetrics
+			k := h.Iterations[len(h.Iterations)-1]
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				k++
+				h = RecordHistory(h, k, agg, historyMeta)
+			}
+			b.StopTimer()
+			js, err := json.Marshal(h)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(len(js))/float64(len(h.Iterations)*size.versions*size.metrics), "B/value")
+			b.ReportMetric(float64(len(h.Iterations)), "entries")
+		})
+	}
+}
+
+// TestTooManyValuesAreRefused: an experiment whose versions × metrics would not fit in the
+// status is refused by validation, before it starts; 50 × 50 is accepted.
+func TestTooManyValuesAreRefused(t *testing.T) {
+	spec := func(versions, metrics int) *ExperimentSpec {
+		fixed := DeploymentPatternFixedSplit
+		s := &ExperimentSpec{Target: "default/app", Strategy: Strategy{TestingPattern: TestingPatternABN, DeploymentPattern: &fixed},
+			VersionInfo: &VersionInfo{Baseline: VersionDetail{Name: "v0"}}, Criteria: &Criteria{}}
+		for v := 1; v < versions; v++ {
+			s.VersionInfo.Candidates = append(s.VersionInfo.Candidates, VersionDetail{Name: fmt.Sprintf("v%d", v)})
+		}
+		for m := 0; m < metrics; m++ {
+			s.Criteria.Indicators = append(s.Criteria.Indicators, fmt.Sprintf("m%d", m))
+		}
+		s.Criteria.Rewards = []Reward{{Metric: "m0", PreferredDirection: PreferredDirectionHigh}}
+		return s
+	}
+	if err := spec(50, 50).ValidateVersionInfo(); err != nil {
+		t.Errorf("50 × 50: %v", err)
+	}
+	err := spec(50, 51).ValidateVersionInfo()
+	if want := "50 versions × 51 metrics are 2550 values, more than 2500"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("50 × 51: %v, want an error containing %q", err, want)
 	}
 }
