@@ -105,6 +105,11 @@ generates a PipelineRun sized to any Experiment.`, n, n),
 			Description: "The imagePullPolicy of the stage steps: IfNotPresent, Always or Never.",
 			Default:     v1.NewStructuredValues("IfNotPresent"),
 		}},
+		Workspaces: []v1.PipelineWorkspaceDeclaration{{
+			Name:        tasks.WorkspaceReport,
+			Description: "finalize writes the Experiment's report into it, NAME.html and NAME.md (iter8ctl report), for a later Task to archive or post; without it, no report is written.",
+			Optional:    true,
+		}},
 		Results: []v1.PipelineResult{{
 			Name:        tasks.ResultIterations,
 			Type:        v1.ResultsTypeString,
@@ -180,6 +185,8 @@ generates a PipelineRun sized to any Experiment.`, n, n),
 		DisplayName: "finalize",
 		TaskRef:     &v1.TaskRef{Name: tasks.Finalize},
 		Params:      common(param(tasks.ParamPipelineStatus, "$(tasks.status)")),
+		// Unbound (the default), Tekton binds nothing and finalize writes no report.
+		Workspaces: []v1.WorkspacePipelineTaskBinding{{Name: tasks.WorkspaceReport, Workspace: tasks.WorkspaceReport}},
 	}}
 	return s
 }

@@ -33,7 +33,7 @@ func TestContract(t *testing.T) {
 		Assess: {"/ko-app/assess", []string{"experiment", "namespace", "iteration", "interval-seconds", "image", "image-pull-policy"},
 			[]string{"continue", "winner", "recommended", "iteration"}, []string{"--iteration=$(params.iteration)", "--interval-seconds=$(params.interval-seconds)"}},
 		Finalize: {"/ko-app/finalize", []string{"experiment", "namespace", "pipeline-status", "image", "image-pull-policy"},
-			[]string{"outcome", "winner", "recommended"}, []string{"--pipeline-status=$(params.pipeline-status)"}},
+			[]string{"outcome", "winner", "recommended"}, []string{"--pipeline-status=$(params.pipeline-status)", "--report-dir=$(workspaces.report.path)"}},
 	}
 	all := All(Options{Image: "example.com/stages:v9", Version: "9.9.9"})
 	if len(all) != len(want) {
