@@ -51,7 +51,8 @@ type facts struct {
 	outcome string
 	// completed says whether outcome is final.
 	completed bool
-	// why are the reasons: finalize's reason first, then describe's details.
+	// why are the reasons: finalize's reason first, then describe's details (but for its
+	// lines on how the experiment ended, which finalize's reason says).
 	why []string
 }
 
@@ -70,6 +71,11 @@ func gather(exp *v2alpha1.Experiment) *facts {
 		}
 	}
 	for _, d := range f.s.Details() {
+		// finalize's reason already says how a rolled back or failed experiment ended.
+		if f.completed && (strings.HasPrefix(d, "Rolled back: ") && f.outcome == "RolledBack" ||
+			strings.HasPrefix(d, "Experiment failed: ") && f.outcome == "Failed") {
+			continue
+		}
 		if !containsString(f.why, d) {
 			f.why = append(f.why, d)
 		}

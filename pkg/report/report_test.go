@@ -15,8 +15,9 @@ import (
 
 // The testdata experiments: four written by iter8ctl run of the examples (history and
 // weights as the stages record them), one with no-data and error entries and a version
-// name that needs escaping, one from before the history existed, one not started.
-var testExperiments = []string{"progressive", "canary", "comparison", "ab", "history-states", "no-history", "not-started"}
+// name that needs escaping, one from before the history existed, one not started, and
+// two from pkg/describe/testdata that failed (aborted, failed at init).
+var testExperiments = []string{"progressive", "canary", "comparison", "ab", "history-states", "no-history", "not-started", "aborted", "failed-at-init"}
 
 func readTestExperiment(t *testing.T, name string) *v2alpha1.Experiment {
 	t.Helper()
