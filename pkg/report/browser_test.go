@@ -32,13 +32,17 @@ func chromium(t *testing.T, bin, page string, args ...string) (stdout string, co
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	all := append([]string{
-		"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+		// --no-sandbox: tests and CI run as root; --disable-dev-shm-usage: containers'
+		// /dev/shm is often 64 MB.
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
 		"--user-data-dir=" + t.TempDir(), "--enable-logging=stderr", "--v=0",
 	}, args...)
 	all = append(all, "file://"+page)
 	cmd := exec.CommandContext(ctx, bin, all...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	// A helper process that outlives a killed browser must not hold the test on its pipes.
+	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", bin, strings.Join(all, " "), err, errOut.String())
 	}
