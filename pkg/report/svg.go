@@ -64,17 +64,25 @@ func formatValue(f float64) string { return strconv.FormatFloat(f, 'g', 6, 64) }
 type axis struct {
 	lo, hi, p0, p1 float64
 	ticks          []float64
-	decimals       int
+	// decimals of the tick labels; negative: exponent form.
+	decimals int
 }
 
 func (a axis) at(v float64) float64 {
 	if a.hi == a.lo {
 		return (a.p0 + a.p1) / 2
 	}
-	return a.p0 + (v-a.lo)/(a.hi-a.lo)*(a.p1-a.p0)
+	return a.p0 + (clamp(v)-a.lo)/(a.hi-a.lo)*(a.p1-a.p0)
 }
 
-func (a axis) label(v float64) string { return strconv.FormatFloat(v, 'f', a.decimals, 64) }
+// label is a tick's text: with the step's decimals, or in exponent form (decimals < 0)
+// for very small steps and very large values.
+func (a axis) label(v float64) string {
+	if a.decimals < 0 {
+		return strconv.FormatFloat(v, 'g', 4, 64)
+	}
+	return strconv.FormatFloat(v, 'f', a.decimals, 64)
+}
 
 // niceStep is a step of 1, 2, 2.5 or 5 times a power of ten near span/n.
 func niceStep(span float64, n int) float64 {
@@ -91,18 +99,24 @@ func niceStep(span float64, n int) float64 {
 	return 10 * p
 }
 
+// maxPlotted bounds the values an axis spans, so that its span stays a finite number:
+// a point beyond it is drawn at the edge (its tooltip has the value).
+const maxPlotted = 1e300
+
 // valueAxis is a y axis over values, widened to whole steps.
 func valueAxis(values []float64) axis {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, v := range values {
+		v = clamp(v)
 		lo, hi = math.Min(lo, v), math.Max(hi, v)
 	}
 	switch {
 	case len(values) == 0:
 		lo, hi = 0, 1
-	case lo == hi:
+	case hi-lo < 1e-300:
+		// Equal (or closer than a float's step can tell): a band around the value.
 		d := math.Abs(lo) / 10
-		if d == 0 {
+		if d < 1e-300 {
 			d = 1
 		}
 		lo, hi = lo-d, hi+d
@@ -116,6 +130,9 @@ func valueAxis(values []float64) axis {
 	if step*math.Pow(10, float64(a.decimals)) != math.Round(step*math.Pow(10, float64(a.decimals))) {
 		a.decimals++ // 2.5 × 10^k
 	}
+	if a.decimals > 6 || math.Max(math.Abs(a.lo), math.Abs(a.hi)) >= 1e9 {
+		a.decimals = -1 // exponent form
+	}
 	for i := 0; ; i++ {
 		t := a.lo + float64(i)*step
 		if t > a.hi+step/1e6 || i > 20 {
@@ -125,6 +142,8 @@ func valueAxis(values []float64) axis {
 	}
 	return a
 }
+
+func clamp(v float64) float64 { return math.Max(-maxPlotted, math.Min(maxPlotted, v)) }
 
 // iterationAxis is an x axis over iterations lo..hi, with whole-number ticks.
 func iterationAxis(lo, hi int32) axis {
