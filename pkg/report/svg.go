@@ -240,6 +240,7 @@ func metricSVG(c metricChart, completed int32) string {
 		fmt.Fprintf(&b, `<text x="%d" y="%s" font-size="11" text-anchor="end" fill="#c00000">%s</text>`+"\n", plotX1-4, num(y.at(l.value)-4), esc(l.label))
 	}
 
+	var hasError, hasNoData bool
 	for i, s := range c.series {
 		var d strings.Builder
 		pen := false
@@ -267,9 +268,11 @@ func metricSVG(c metricChart, completed int32) string {
 				fmt.Fprintf(&b, `<circle class="point" cx="%s" cy="%s" r="3" fill="%s"><title>%s, iteration %d: %s</title></circle>`+"\n",
 					px, num(y.at(p.Value)), color(i), esc(s.version), p.Iteration, esc(formatValue(p.Value)))
 			case v2alpha1.MetricStateError:
+				hasError = true
 				fmt.Fprintf(&b, `<rect class="missing error" x="%s" y="%s" width="6" height="6" fill="%s"><title>%s, iteration %d: error</title></rect>`+"\n",
 					num(x.at(float64(p.Iteration))-3), num(missingY-3+float64(i%3)*2), color(i), esc(s.version), p.Iteration)
 			default:
+				hasNoData = true
 				fmt.Fprintf(&b, `<circle class="missing nodata" cx="%s" cy="%s" r="3" fill="none" stroke="%s" stroke-width="1.5"><title>%s, iteration %d: no data</title></circle>`+"\n",
 					px, num(missingY+float64(i%3)*2), color(i), esc(s.version), p.Iteration)
 			}
@@ -280,6 +283,12 @@ func metricSVG(c metricChart, completed int32) string {
 		versions[i] = s.version
 	}
 	var extra []string
+	if hasError {
+		extra = append(extra, "■ under the axis: error")
+	}
+	if hasNoData {
+		extra = append(extra, "○ under the axis: no data")
+	}
 	if c.latestOnly {
 		extra = append(extra, "latest value only:", "no history recorded")
 	}
