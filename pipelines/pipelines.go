@@ -16,9 +16,12 @@ import (
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 	"github.com/iter8-tools/iter8-tekton/pkg/tekton"
 	"github.com/iter8-tools/iter8-tekton/tasks"
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/pod"
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/utils/ptr"
 )
 
 const (
@@ -217,7 +220,14 @@ type Options struct {
 	// instead of carrying it inline, for clusters whose disable-inline-spec forbids
 	// pipelineSpec in PipelineRuns.
 	PipelineRef bool
+	// ReportClaim binds the report workspace to this PersistentVolumeClaim: finalize
+	// writes the Experiment's report into it. The TaskRuns' pods get fsGroup StageGroup,
+	// so that the non-root step may write to the volume.
+	ReportClaim string
 }
+
+// StageGroup is the group of the stage image's user (hack/images.sh: 65532:65532).
+const StageGroup = 65532
 
 // Allowance is the time, beyond the Experiment's own duration, that the PipelineRun's
 // timeouts grant its tasks.
@@ -321,6 +331,13 @@ func PipelineRun(exp *v2alpha1.Experiment, opts Options) (*v1.PipelineRun, error
 			Timeouts:        Timeouts(n, time.Duration(interval)*time.Second, opts.Allowance),
 			TaskRunTemplate: v1.PipelineTaskRunTemplate{ServiceAccountName: sa},
 		},
+	}
+	if opts.ReportClaim != "" {
+		pr.Spec.Workspaces = []v1.WorkspaceBinding{{
+			Name:                  tasks.WorkspaceReport,
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: opts.ReportClaim},
+		}}
+		pr.Spec.TaskRunTemplate.PodTemplate = &pod.Template{SecurityContext: &corev1.PodSecurityContext{FSGroup: ptr.To[int64](StageGroup)}}
 	}
 	if opts.PipelineRef {
 		pr.Spec.PipelineSpec = nil

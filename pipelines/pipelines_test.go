@@ -9,6 +9,7 @@ import (
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 	"github.com/iter8-tools/iter8-tekton/pkg/tekton"
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
@@ -241,6 +242,31 @@ func TestPipelineRun(t *testing.T) {
 				t.Errorf("timeouts = %v/%v/%v, want tasks %v", to.Pipeline, to.Tasks, to.Finally, tt.wantTasksT)
 			}
 		})
+	}
+}
+
+// TestPipelineRunReportClaim: --report-claim binds finalize's report workspace to the
+// claim, with the stage image's group as fsGroup, and the PipelineRun validates.
+func TestPipelineRunReportClaim(t *testing.T) {
+	for _, ref := range []bool{false, true} {
+		pr, err := PipelineRun(seed(t), Options{ReportClaim: "reports", PipelineRef: ref})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []v1.WorkspaceBinding{{Name: "report", PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "reports"}}}
+		if d := cmp.Diff(want, pr.Spec.Workspaces); d != "" {
+			t.Errorf("workspaces (-want +got):\n%s", d)
+		}
+		if pt := pr.Spec.TaskRunTemplate.PodTemplate; pt == nil || pt.SecurityContext == nil || pt.SecurityContext.FSGroup == nil || *pt.SecurityContext.FSGroup != StageGroup {
+			t.Errorf("podTemplate = %+v, want fsGroup %d", pt, StageGroup)
+		}
+	}
+	pr, err := PipelineRun(seed(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.Spec.Workspaces != nil || pr.Spec.TaskRunTemplate.PodTemplate != nil {
+		t.Errorf("without a claim: workspaces %v, podTemplate %v", pr.Spec.Workspaces, pr.Spec.TaskRunTemplate.PodTemplate)
 	}
 }
 
