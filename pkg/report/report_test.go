@@ -168,3 +168,21 @@ func TestMarkdownEscapes(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileNamesAreEscaped: a version named sample-app-v2<i>&"' never reaches a page, a
+// chart or a comment as markup.
+func TestHostileNamesAreEscaped(t *testing.T) {
+	exp := readTestExperiment(t, "history-states")
+	for _, f := range []Format{FormatHTML, FormatMarkdown, FormatSVG} {
+		b, err := Render(exp, f, "error-rate")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "<i>") {
+			t.Errorf("%s: the version name's <i> is not escaped", f)
+		}
+		if !strings.Contains(string(b), "sample-app-v2&lt;i&gt;&amp;") {
+			t.Errorf("%s: the version name is missing or escaped otherwise", f)
+		}
+	}
+}
