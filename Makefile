@@ -60,7 +60,8 @@ FUZZ_TARGETS := \
 	./pkg/metrics:FuzzJQExtract \
 	./pkg/analytics:FuzzWeights \
 	./pkg/actions:FuzzSplitWords \
-	./pkg/termsafe:FuzzEscape
+	./pkg/termsafe:FuzzEscape \
+	./pkg/report:FuzzChart
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

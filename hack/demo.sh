@@ -16,8 +16,10 @@
 #      slower: the objectives pass both, the comparison of their latency distributions
 #      finds the candidate shifted by about +12 % and rolls it back.
 #
-# It prints both describes and exits 0 only when both outcomes are the expected ones.
-# Whatever happens, the sample apps are stopped and the temporary files removed.
+# It prints the describes and exits 0 only when every outcome is the expected one. Each run
+# also writes its HTML report (iter8ctl run --report) into $REPORTS (default bin/demo): open
+# bin/demo/progressive.html or bin/demo/comparison.html in a browser; their paths are printed
+# at the end. Whatever happens, the sample apps are stopped and the temporary files removed.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -25,6 +27,9 @@ GO=${GO:-go}
 BIN=${BIN:-$PWD/bin}
 # One second per iteration keeps the demo short; the examples say 2.
 INTERVAL=${INTERVAL:-1}
+# The reports outlive the demo: they are what a person opens afterwards.
+REPORTS=${REPORTS:-$BIN/demo}
+mkdir -p "$REPORTS"
 
 work=$(mktemp -d)
 pids=()
@@ -93,7 +98,7 @@ done
 # process of the group, and iter8ctl must outlive it to finalize and print.
 run_experiment() {
 	set +e
-	"$BIN/iter8ctl" run -f "$work/$1.yaml" --interval-seconds "$INTERVAL" --out "$work/$1.out.yaml" >"$work/$1.txt"
+	"$BIN/iter8ctl" run -f "$work/$1.yaml" --interval-seconds "$INTERVAL" --out "$work/$1.out.yaml" --report "$REPORTS/$1.html" >"$work/$1.txt"
 	rc=$?
 	set -e
 	cat "$work/$1.txt"
@@ -169,6 +174,23 @@ if ! grep -q '^- High: iter8-system/mean-latency shifted +' "$work/comparison.tx
 	echo "demo: FAIL: the comparison describe should say the candidate's latency shifted up" >&2
 	failed=1
 fi
+
+# The report says what describe says: the outcome, and the charts have every version.
+for f in progressive comparison; do
+	if [ ! -s "$REPORTS/$f.html" ]; then
+		echo "demo: FAIL: iter8ctl run --report wrote no $REPORTS/$f.html" >&2
+		failed=1
+	fi
+done
+if ! grep -q 'id="outcome">Succeeded<' "$REPORTS/progressive.html" 2>/dev/null; then
+	echo "demo: FAIL: the Progressive canary's report should say Succeeded" >&2
+	failed=1
+fi
+if ! grep -q 'id="outcome">RolledBack<' "$REPORTS/comparison.html" 2>/dev/null; then
+	echo "demo: FAIL: the comparison's report should say RolledBack" >&2
+	failed=1
+fi
+step "reports (open in a browser): $REPORTS/progressive.html (the weights moving to the candidate), $REPORTS/comparison.html (the slower candidate rolled back); also $REPORTS/conformance.html, $REPORTS/canary.html"
 
 if [ "$failed" -ne 0 ]; then
 	step "demo: FAILED: an outcome was not the expected one (see above)"

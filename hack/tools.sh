@@ -6,7 +6,8 @@
 # `make test` runs `make tools` first, so a second run must be fast: it installs or builds
 # only what is missing or out of date (a few seconds).
 #
-#   1. Debian packages: etcd-server prometheus openssl iproute2 procps ca-certificates
+#   1. Debian packages: etcd-server prometheus chromium (the report's screenshot test)
+#      openssl iproute2 procps ca-certificates
 #      (and make when it is missing); with --full also the node's packages: containerd
 #      runc containernetworking-plugins iptables busybox-static. `apt-get update` runs
 #      once, only when something has to be installed. Needs root (or password-less sudo)
@@ -50,7 +51,7 @@ if [ "$GOMAJOR" -lt 1 ] || { [ "$GOMAJOR" = 1 ] && [ "$GOMINOR" -lt 25 ]; }; the
 fi
 
 # --- Debian packages ----------------------------------------------------------------------
-PKGS="etcd-server prometheus openssl iproute2 procps ca-certificates"
+PKGS="etcd-server prometheus chromium openssl iproute2 procps ca-certificates"
 command -v make >/dev/null || PKGS="$PKGS make"
 [ $MODE = control-plane ] || PKGS="$PKGS containerd runc containernetworking-plugins iptables busybox-static"
 
@@ -90,7 +91,7 @@ if command -v dpkg-query >/dev/null; then
   fi
 else
   # Not Debian: check the commands and say which are missing.
-  for c in etcd prometheus openssl ss sysctl; do
+  for c in etcd prometheus chromium openssl ss sysctl; do
     command -v "$c" >/dev/null || die "'$c' not found and this is not a Debian system; install the equivalent of: $PKGS"
   done
   log "not a Debian system; the commands are present"

@@ -16,10 +16,12 @@ import (
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 	"github.com/iter8-tools/iter8-tekton/pkg/tekton"
 	"github.com/iter8-tools/iter8-tekton/tasks"
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/pod"
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/utils/ptr"
 )
 
 const (
@@ -106,7 +108,11 @@ generates a PipelineRun sized to any Experiment.`, n, n),
 			Description: "The imagePullPolicy of the stage steps: IfNotPresent, Always or Never.",
 			Default:     v1.NewStructuredValues("IfNotPresent"),
 		}},
-		Workspaces: []v1.PipelineWorkspaceDeclaration{tasks.KubeconfigPipelineWorkspace()},
+		Workspaces: []v1.PipelineWorkspaceDeclaration{tasks.KubeconfigPipelineWorkspace(), {
+			Name:        tasks.WorkspaceReport,
+			Description: "finalize writes the Experiment's report into it, NAME.html and NAME.md (iter8ctl report), for a later Task to archive or post; without it, no report is written.",
+			Optional:    true,
+		}},
 		Results: []v1.PipelineResult{{
 			Name:        tasks.ResultIterations,
 			Type:        v1.ResultsTypeString,
@@ -186,8 +192,10 @@ generates a PipelineRun sized to any Experiment.`, n, n),
 		Name:        TaskFinalize,
 		DisplayName: "finalize",
 		TaskRef:     &v1.TaskRef{Name: tasks.Finalize},
-		Workspaces:  ws,
 		Params:      common(param(tasks.ParamPipelineStatus, "$(tasks.status)")),
+		// Unbound (the default), Tekton binds nothing: finalize then uses its own cluster
+		// and writes no report.
+		Workspaces: append(ws, v1.WorkspacePipelineTaskBinding{Name: tasks.WorkspaceReport, Workspace: tasks.WorkspaceReport}),
 	}}
 	return s
 }
@@ -221,7 +229,14 @@ type Options struct {
 	// instead of carrying it inline, for clusters whose disable-inline-spec forbids
 	// pipelineSpec in PipelineRuns.
 	PipelineRef bool
+	// ReportClaim binds the report workspace to this PersistentVolumeClaim: finalize
+	// writes the Experiment's report into it. The TaskRuns' pods get fsGroup StageGroup,
+	// so that the non-root step may write to the volume.
+	ReportClaim string
 }
+
+// StageGroup is the group of the stage image's user (hack/images.sh: 65532:65532).
+const StageGroup = 65532
 
 // Allowance is the time, beyond the Experiment's own duration, that the PipelineRun's
 // timeouts grant its tasks.
@@ -327,7 +342,14 @@ func PipelineRun(exp *v2alpha1.Experiment, opts Options) (*v1.PipelineRun, error
 		},
 	}
 	if opts.KubeconfigSecret != "" {
-		pr.Spec.Workspaces = []v1.WorkspaceBinding{{Name: tasks.WorkspaceKubeconfig, Secret: &corev1.SecretVolumeSource{SecretName: opts.KubeconfigSecret}}}
+		pr.Spec.Workspaces = append(pr.Spec.Workspaces, v1.WorkspaceBinding{Name: tasks.WorkspaceKubeconfig, Secret: &corev1.SecretVolumeSource{SecretName: opts.KubeconfigSecret}})
+	}
+	if opts.ReportClaim != "" {
+		pr.Spec.Workspaces = append(pr.Spec.Workspaces, v1.WorkspaceBinding{
+			Name:                  tasks.WorkspaceReport,
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: opts.ReportClaim},
+		})
+		pr.Spec.TaskRunTemplate.PodTemplate = &pod.Template{SecurityContext: &corev1.PodSecurityContext{FSGroup: ptr.To[int64](StageGroup)}}
 	}
 	if opts.PipelineRef {
 		pr.Spec.PipelineSpec = nil

@@ -245,6 +245,31 @@ func TestPipelineRun(t *testing.T) {
 	}
 }
 
+// TestPipelineRunReportClaim: --report-claim binds finalize's report workspace to the
+// claim, with the stage image's group as fsGroup, and the PipelineRun validates.
+func TestPipelineRunReportClaim(t *testing.T) {
+	for _, ref := range []bool{false, true} {
+		pr, err := PipelineRun(seed(t), Options{ReportClaim: "reports", PipelineRef: ref})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []v1.WorkspaceBinding{{Name: "report", PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "reports"}}}
+		if d := cmp.Diff(want, pr.Spec.Workspaces); d != "" {
+			t.Errorf("workspaces (-want +got):\n%s", d)
+		}
+		if pt := pr.Spec.TaskRunTemplate.PodTemplate; pt == nil || pt.SecurityContext == nil || pt.SecurityContext.FSGroup == nil || *pt.SecurityContext.FSGroup != StageGroup {
+			t.Errorf("podTemplate = %+v, want fsGroup %d", pt, StageGroup)
+		}
+	}
+	pr, err := PipelineRun(seed(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.Spec.Workspaces != nil || pr.Spec.TaskRunTemplate.PodTemplate != nil {
+		t.Errorf("without a claim: workspaces %v, podTemplate %v", pr.Spec.Workspaces, pr.Spec.TaskRunTemplate.PodTemplate)
+	}
+}
+
 func TestPipelineRunErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -305,12 +330,12 @@ func TestKubeconfigWorkspace(t *testing.T) {
 		t.Errorf("workspaces (-want +got):\n%s", d)
 	}
 	spec := pr.Spec.PipelineSpec
-	if len(spec.Workspaces) != 1 || spec.Workspaces[0].Name != "kubeconfig" || !spec.Workspaces[0].Optional {
-		t.Errorf("pipeline workspaces = %+v, want the optional kubeconfig", spec.Workspaces)
+	if len(spec.Workspaces) == 0 || spec.Workspaces[0].Name != "kubeconfig" || !spec.Workspaces[0].Optional {
+		t.Errorf("pipeline workspaces = %+v, want the optional kubeconfig first", spec.Workspaces)
 	}
 	for _, task := range append(spec.Tasks, spec.Finally...) {
-		if d := cmp.Diff([]v1.WorkspacePipelineTaskBinding{{Name: "kubeconfig", Workspace: "kubeconfig"}}, task.Workspaces); d != "" {
-			t.Errorf("%s workspaces (-want +got):\n%s", task.Name, d)
+		if len(task.Workspaces) == 0 || task.Workspaces[0] != (v1.WorkspacePipelineTaskBinding{Name: "kubeconfig", Workspace: "kubeconfig"}) {
+			t.Errorf("%s workspaces = %+v, want kubeconfig bound to kubeconfig first", task.Name, task.Workspaces)
 		}
 	}
 	if got := pr.Spec.Params; got[1].Value.StringVal != "apps" || pr.Namespace != "ci" {

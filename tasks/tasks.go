@@ -52,6 +52,9 @@ func KubeconfigPipelineWorkspace() v1.PipelineWorkspaceDeclaration {
 	return v1.PipelineWorkspaceDeclaration{Name: WorkspaceKubeconfig, Description: kubeconfigDescription, Optional: true}
 }
 
+// WorkspaceReport is finalize's optional workspace for the experiment's report.
+const WorkspaceReport = "report"
+
 // Names of the Task results (the stage binaries' --result names).
 const (
 	ResultIterations  = "iterations"
@@ -74,6 +77,8 @@ type stage struct {
 	results []v1.TaskResult
 	// args beyond --experiment, --namespace and the --result flags.
 	args []string
+	// workspaces the Task declares.
+	workspaces []v1.WorkspaceDeclaration
 }
 
 var (
@@ -161,7 +166,15 @@ sets versionRecommendedForPromotion, runs the finish actions or, when the Experi
 rolled back, restores traffic to the baseline, and marks the Experiment Completed. The step
 fails (exit code 3), after doing all of that, when the Experiment did not achieve its aim
 (conformance failed, the canary candidate lost, no A/B winner), so the PipelineRun fails and
-can gate a CI pipeline; the outcome result says why.`,
+can gate a CI pipeline; the outcome result says why.
+
+When the optional workspace report is bound, finalize writes the Experiment's report there
+as NAME.html (a self-contained page with a chart of every metric over the iterations) and
+NAME.md (for a pull-request comment), as iter8ctl report writes them, so that a later Task
+can archive or post them. The step runs as a non-root user: the volume must be writable by
+it (for example a PersistentVolumeClaim, with fsGroup in the PipelineRun's podTemplate).
+Failing to write the report is logged and changes neither the outcome nor the
+exit code.`,
 		params: []v1.ParamSpec{{
 			Name:        ParamPipelineStatus,
 			Type:        v1.ParamTypeString,
@@ -173,7 +186,12 @@ can gate a CI pipeline; the outcome result says why.`,
 			{Name: ResultWinner, Type: v1.ResultsTypeString, Description: "The winning version, or empty."},
 			{Name: ResultRecommended, Type: v1.ResultsTypeString, Description: "The version recommended for promotion (versionRecommendedForPromotion)."},
 		},
-		args: []string{"--pipeline-status=$(params.pipeline-status)"},
+		args: []string{"--pipeline-status=$(params.pipeline-status)", "--report-dir=$(workspaces.report.path)"},
+		workspaces: []v1.WorkspaceDeclaration{{
+			Name:        WorkspaceReport,
+			Description: "Where to write the Experiment's report, NAME.html and NAME.md (iter8ctl report); without it, no report is written.",
+			Optional:    true,
+		}},
 	}}
 }
 
@@ -263,7 +281,7 @@ func build(s stage, opts Options) *v1.Task {
 			Description: s.description,
 			Params:      params,
 			Results:     s.results,
-			Workspaces:  []v1.WorkspaceDeclaration{KubeconfigWorkspace()},
+			Workspaces:  append([]v1.WorkspaceDeclaration{KubeconfigWorkspace()}, s.workspaces...),
 			Steps: []v1.Step{{
 				Name:            s.binary,
 				Image:           "$(params.image)",

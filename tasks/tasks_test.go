@@ -34,7 +34,7 @@ func TestContract(t *testing.T) {
 		Assess: {"/ko-app/assess", []string{"experiment", "namespace", "iteration", "interval-seconds", "image", "image-pull-policy"},
 			[]string{"continue", "winner", "recommended", "iteration"}, []string{"--iteration=$(params.iteration)", "--interval-seconds=$(params.interval-seconds)"}},
 		Finalize: {"/ko-app/finalize", []string{"experiment", "namespace", "pipeline-status", "image", "image-pull-policy"},
-			[]string{"outcome", "winner", "recommended"}, []string{"--pipeline-status=$(params.pipeline-status)"}},
+			[]string{"outcome", "winner", "recommended"}, []string{"--pipeline-status=$(params.pipeline-status)", "--report-dir=$(workspaces.report.path)"}},
 	}
 	all := All(Options{Image: "example.com/stages:v9", Version: "9.9.9"})
 	if len(all) != len(want) {
@@ -64,7 +64,7 @@ func TestContract(t *testing.T) {
 		}
 		s := task.Spec.Steps[0]
 		wantArgs := append([]string{"--experiment=$(params.experiment)", "--namespace=$(params.namespace)", "--kubeconfig-dir=$(workspaces.kubeconfig.path)"}, w.flags...)
-		if d := cmp.Diff([]v1.WorkspaceDeclaration{{Name: "kubeconfig", Description: kubeconfigDescription, ReadOnly: true, Optional: true}}, task.Spec.Workspaces); d != "" {
+		if d := cmp.Diff(v1.WorkspaceDeclaration{Name: "kubeconfig", Description: kubeconfigDescription, ReadOnly: true, Optional: true}, task.Spec.Workspaces[0]); d != "" {
 			t.Errorf("%s workspaces (-want +got):\n%s", task.Name, d)
 		}
 		for _, r := range w.results {

@@ -74,6 +74,16 @@ type Verdict struct {
 	Value *float64 `json:"value,omitempty"`
 	// Reason says why the objective is not satisfied or the verdict is unavailable.
 	Reason string `json:"reason,omitempty"`
+	// text is the value as the metrics table prints it.
+	text string
+}
+
+// Text is the value the verdict was based on as describe prints it, or "unavailable".
+func (v Verdict) Text() string {
+	if v.text == "" {
+		return Unavailable
+	}
+	return v.text
 }
 
 // RewardSummary is one reward metric and its value for every version.
@@ -109,6 +119,10 @@ type MetricValue struct {
 	// text is Value to 3 decimals rounded up, or "unavailable".
 	text string
 }
+
+// Text is the value as describe prints it: 3 decimals (more when a limit would otherwise
+// look equal), or "unavailable".
+func (v MetricValue) Text() string { return v.text }
 
 // ConditionSummary is one status condition.
 type ConditionSummary struct {
@@ -420,7 +434,7 @@ func metricValue(agg map[string]v2alpha1.AggregatedMetricsData, ref, version str
 // verdict is version's verdict on objective i, with the recorded reason or, when none was
 // recorded, one derived from the value and the limits.
 func verdict(va *v2alpha1.VersionAssessmentAnalysis, i int, o v2alpha1.Objective, version string, mv MetricValue) Verdict {
-	v := Verdict{Version: version, Value: mv.Value}
+	v := Verdict{Version: version, Value: mv.Value, text: mv.text}
 	if va == nil {
 		v.Reason = "no version assessment recorded"
 		return v

@@ -267,6 +267,23 @@ func (s *Summary) table(w io.Writer, first string, rows [][]string) {
 	t.Render()
 }
 
+// Details are the lines of describe's Assessment Details section: every failed or
+// unavailable verdict, every missing or reused value, how the experiment ended when it
+// was rolled back or failed, and then the winner assessment's message.
+func (s *Summary) Details() []string {
+	if s.CompletedIterations <= 0 {
+		return s.ending()
+	}
+	return s.details()
+}
+
+// WinnerExplanation is how describe explains the winner of the testing pattern.
+func (s *Summary) WinnerExplanation() []string { return s.winnerExplanation() }
+
+// IsV2alpha1 reports whether the experiment is iter8.tools/v2alpha1, whose wording differs
+// (Recommended baseline).
+func (s *Summary) IsV2alpha1() bool { return s.v2alpha1 }
+
 // details explains every failed or unavailable verdict, every missing or reused value and
 // how the experiment ended when it failed; it is empty when everything passed.
 func (s *Summary) details() []string {

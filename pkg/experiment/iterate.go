@@ -15,6 +15,9 @@ import (
 	"github.com/iter8-tools/iter8-tekton/pkg/metrics"
 )
 
+// HistoryProvenance is written into status.analysis.history.
+const HistoryProvenance = "iter8-tekton iterate"
+
 // IterateResult is what iterate reports.
 type IterateResult struct {
 	// Iteration is the number of completed iterations after the stage.
@@ -102,6 +105,10 @@ func Iterate(ctx context.Context, d *Deps, k int32) (*IterateResult, error) {
 			e.Status.Analysis = &v2alpha1.Analysis{}
 		}
 		e.Status.Analysis.AggregatedMetrics = agg
+		// The history is appended to on the latest status, inside the write, so that a
+		// conflict's retry keeps what another writer recorded.
+		e.Status.Analysis.History = v2alpha1.RecordHistory(e.Status.Analysis.History, k, agg,
+			v2alpha1.AnalysisMetaData{Provenance: HistoryProvenance, Timestamp: now})
 		if samples != nil {
 			e.Status.Analysis.Samples = samples
 		}

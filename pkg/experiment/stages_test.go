@@ -160,6 +160,17 @@ func TestCanaryRollbackRestoresBaseline(t *testing.T) {
 	if got := exp.Status.GetCompletedIterations(); got != 3 {
 		t.Errorf("completed iterations = %d, want the experiment to stop at 3", got)
 	}
+	// iterate keeps every iteration's values: the report draws the candidate's rise.
+	h := exp.Status.Analysis.History
+	if h == nil {
+		t.Fatal("no status.analysis.history")
+	}
+	if diff := cmp.Diff([]int32{1, 2, 3}, h.Iterations); diff != "" {
+		t.Errorf("history iterations (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]map[string]string{"latency": {"v1": "10 10 10", "v2": "10 10 80"}}, h.Data); diff != "" {
+		t.Errorf("history (-want +got):\n%s", diff)
+	}
 }
 
 func TestStagesAreIdempotent(t *testing.T) {
@@ -182,6 +193,9 @@ func TestStagesAreIdempotent(t *testing.T) {
 	exp, _ := store.Get(ctx)
 	if got := exp.Status.GetCompletedIterations(); got != 1 {
 		t.Errorf("completed iterations = %d after iteration 1 twice", got)
+	}
+	if h := exp.Status.Analysis.History; h == nil || len(h.Iterations) != 1 {
+		t.Errorf("history after iteration 1 twice = %+v, want one entry", h)
 	}
 	if tr.applies != 1 || tr.weights["v2"] != 10 {
 		t.Errorf("weights applied %d times, candidate at %d; want once, at 10", tr.applies, tr.weights["v2"])

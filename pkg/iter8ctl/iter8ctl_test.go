@@ -337,10 +337,12 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{nil, []string{"Usage:", "describe", "assert", "validate", "kubectl get experiment mirroring -o yaml | iter8ctl describe -f -"}},
+		{nil, []string{"Usage:", "describe", "assert", "validate", "report", "kubectl get experiment mirroring -o yaml | iter8ctl describe -f -"}},
 		{[]string{"describe", "--help"}, []string{"iter8ctl describe NAME | -f FILE|-", "kubectl get experiment mirroring -o yaml | iter8ctl describe -f -", "-o, --output"}},
 		{[]string{"assert", "--help"}, []string{"candidateWon", "rolledBack", "All conditions satisfied."}},
 		{[]string{"validate", "--help"}, []string{"FILE: Kind/name: field.path: message", "-f, --file stringArray"}},
+		{[]string{"report", "--help"}, []string{"iter8ctl report NAME | -f FILE|-", "-o svg", "--metric string", "--out string"}},
+		{[]string{"run", "--help"}, []string{"--report string"}},
 	} {
 		got := runMain(tc.args, "")
 		if got.code != ExitOK || got.stderr != "" {

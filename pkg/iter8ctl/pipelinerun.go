@@ -31,7 +31,12 @@ experiment short. The PipelineRun is validated with Tekton's own validation.
 
 Where the cluster forbids inline Pipelines (Tekton's disable-inline-spec feature flag), apply
 the Pipeline of the experiment's size once (-o pipeline, named iter8-experiment-N for N
-iterations) and create PipelineRuns that reference it (--pipeline-ref).`,
+iterations) and create PipelineRuns that reference it (--pipeline-ref).
+
+With --report-claim CLAIM, finalize writes the experiment's report (NAME.html and NAME.md,
+as iter8ctl report writes them) into that PersistentVolumeClaim, bound as the Pipeline's
+report workspace; the TaskRuns' pods get fsGroup 65532, the stage image's group, so that
+the non-root step may write to it.`,
 			pipelines.MaxIterations, pipelines.DefaultAllowance.Init, pipelines.DefaultAllowance.PerIteration, pipelines.DefaultAllowance.Finalize),
 		Example: `  # Run the seed's experiment
   kubectl apply -f experiment.yaml
@@ -40,6 +45,9 @@ iterations) and create PipelineRuns that reference it (--pipeline-ref).`,
   # Where disable-inline-spec forbids inline Pipelines
   iter8ctl pipelinerun -f experiment.yaml -o pipeline | kubectl apply -f -
   iter8ctl pipelinerun -f experiment.yaml --pipeline-ref | kubectl create -f -
+
+  # Keep the report in a PersistentVolumeClaim
+  iter8ctl pipelinerun -f experiment.yaml --report-claim iter8-reports | kubectl create -f -
 
   # From the object in the cluster, with a locally built stage image
   kubectl get experiment mirroring -o yaml | iter8ctl pipelinerun -f - --image localhost/iter8-tekton/stages:dev --image-pull-policy Never`,
@@ -90,5 +98,6 @@ iterations) and create PipelineRuns that reference it (--pipeline-ref).`,
 	f.StringVarP(&output, "output", "o", "pipelinerun", "what to print: pipelinerun, or pipeline (the Pipeline of the experiment's size, for --pipeline-ref)")
 	f.StringVar(&opts.KubeconfigSecret, "kubeconfig-secret", "", "Secret (key kubeconfig) bound to the kubeconfig workspace: the experiment lives in the cluster it points at, the PipelineRun here")
 	f.BoolVar(&opts.PipelineRef, "pipeline-ref", false, "reference the Pipeline of the experiment's size (iter8-experiment-N, see -o pipeline) instead of embedding it")
+	f.StringVar(&opts.ReportClaim, "report-claim", "", "PersistentVolumeClaim to bind as the report workspace: finalize writes the experiment's report into it")
 	return cmd
 }

@@ -152,3 +152,22 @@ func TestPipelineRunErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestPipelineRunReportClaim: --report-claim binds the report workspace to the claim.
+func TestPipelineRunReportClaim(t *testing.T) {
+	r := runMain([]string{"pipelinerun", "-f", seedFile, "--report-claim", "iter8-reports"}, "")
+	if r.code != ExitOK {
+		t.Fatalf("exit code %d, stderr %q", r.code, r.stderr)
+	}
+	var pr v1.PipelineRun
+	if err := tekton.DecodeStrict([]byte(r.stdout), &pr); err != nil {
+		t.Fatal(err)
+	}
+	if err := tekton.ValidatePipelineRun(&pr); err != nil {
+		t.Error(err)
+	}
+	if len(pr.Spec.Workspaces) != 1 || pr.Spec.Workspaces[0].Name != "report" || pr.Spec.Workspaces[0].PersistentVolumeClaim == nil ||
+		pr.Spec.Workspaces[0].PersistentVolumeClaim.ClaimName != "iter8-reports" {
+		t.Errorf("workspaces = %+v, want report bound to the claim iter8-reports", pr.Spec.Workspaces)
+	}
+}

@@ -45,6 +45,7 @@ var subcommands = []func() *cobra.Command{
 	newRunCommand,
 	newVersionCommand,
 	newGetCommand,
+	newReportCommand,
 }
 
 // Main runs iter8ctl with args (without the program name), prints an error once as
@@ -95,9 +96,10 @@ func newRootCommand() *cobra.Command {
 		Use:   "iter8ctl",
 		Short: "Run, describe, check and validate iter8 experiments",
 		Long: `iter8ctl describes iter8 experiments (iter8.tools/v2alpha1 and v2alpha2), checks their
-outcome in CI, validates experiment and metric files before they are applied, prints a
-PipelineRun sized to an experiment, and runs a whole experiment on this machine without a
-cluster (iter8ctl run).
+outcome in CI, writes their report (an HTML page with a chart of every metric over the
+iterations, or Markdown), validates experiment and metric files before they are applied,
+prints a PipelineRun sized to an experiment, and runs a whole experiment on this machine
+without a cluster (iter8ctl run).
 
 An experiment is read from a file or, with -f -, from standard input, so that it can come
 straight from the cluster:
@@ -108,6 +110,9 @@ straight from the cluster:
 
   # Fail a CI job unless the candidate won
   kubectl get experiment canary -o yaml | iter8ctl assert -f - -c completed -c noFailure -c candidateWon
+
+  # A report to open in a browser
+  iter8ctl report canary -n default --out canary.html
 
   # Check experiment and metric files before applying them
   iter8ctl validate -f experiment.yaml -f metrics.yaml`,

@@ -29,6 +29,7 @@ func newRunCommand() *cobra.Command {
 		prometheusURL   string
 		output          string
 		outPath         string
+		reportPath      string
 		intervalSeconds int
 		allowExec       []string
 	)
@@ -56,7 +57,8 @@ commands as you, so they run only with --allow-exec (any command) or
 
 Progress goes to standard error, one line per decision, prefixed with the elapsed time.
 At the end run prints the describe of the experiment to standard output, or with -o the
-Experiment with its status. Ctrl-C stops the running stage and finalizes the experiment
+Experiment with its status; --report FILE writes the HTML report (iter8ctl report) as
+well. Ctrl-C stops the running stage and finalizes the experiment
 as cancelled (Completed and Failed, "ended after k of N iterations").
 
 Exit status (the outcome is the finalize Task's ` + "`outcome`" + ` result too):
@@ -78,6 +80,9 @@ The reason is on standard error.`,
 
   # Faster, for a demo: one second per iteration, and keep the result
   iter8ctl run -f experiment.yaml --interval-seconds 1 --out result.yaml
+
+  # Keep an HTML report of the run
+  iter8ctl run -f experiment.yaml --report report.html
 
   # Metrics from Prometheus, defined in a file of Metric objects
   iter8ctl run -f experiment.yaml -f metrics.yaml --prometheus http://127.0.0.1:9090`,
@@ -130,6 +135,12 @@ The reason is on standard error.`,
 			if err := writeRunOutput(cmd, res.Experiment, output, outPath); err != nil {
 				return errors.Join(runErr, err)
 			}
+			if reportPath != "" {
+				if err := writeRunReport(res.Experiment, reportPath); err != nil {
+					return errors.Join(runErr, err)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Report: %s\n", reportPath)
+			}
 			return runErr
 		},
 	}
@@ -137,6 +148,7 @@ The reason is on standard error.`,
 	cmd.Flags().StringVar(&prometheusURL, "prometheus", "", "Prometheus base URL for prometheus metrics without urlTemplate")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "print the Experiment with its status as yaml or json instead of the describe text")
 	cmd.Flags().StringVar(&outPath, "out", "", "write the Experiment with its status to this file (after every change)")
+	cmd.Flags().StringVar(&reportPath, "report", "", "write the HTML report (iter8ctl report) of the finished experiment to this file")
 	cmd.Flags().IntVar(&intervalSeconds, "interval-seconds", 0, "seconds per iteration, instead of spec.duration.intervalSeconds (0: the spec's)")
 	cmd.Flags().StringSliceVar(&allowExec, "allow-exec", nil, "let common/exec and run: execute these commands (comma-separated; alone, any command), as you: only for experiments you trust")
 	cmd.Flags().Lookup("allow-exec").NoOptDefVal = allowAnyCommand

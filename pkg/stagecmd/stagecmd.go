@@ -106,6 +106,7 @@ type options struct {
 	targetWait            time.Duration
 	requestTimeout        time.Duration
 	logFormat             string
+	reportDir             string
 }
 
 var stageHelp = map[string]string{
@@ -150,6 +151,7 @@ func parse(stage string, args []string, stderr io.Writer) (*options, error) {
 		fs.StringVar(&o.pipelineRun, "pipelinerun", "", "the PipelineRun this stage runs in, as namespace/name: the experiment's clock starts when it started, if init finishes within half an interval (empty: when init finishes)")
 	case StageFinalize:
 		fs.StringVar(&o.pipelineStatus, "pipeline-status", "", "Tekton's $(tasks.status)")
+		fs.StringVar(&o.reportDir, "report-dir", "", "write the experiment's report into this directory as NAME.html and NAME.md (iter8ctl report; the Task's optional report workspace); empty: none")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -252,6 +254,11 @@ func runStage(ctx context.Context, d *experiment.Deps, stage string, o *options)
 			results["outcome"] = string(r.Outcome)
 			results["winner"] = r.Winner
 			results["recommended"] = r.Recommended
+			if o.reportDir != "" {
+				// The report is for people; failing to write it changes neither the
+				// outcome nor the exit status a CI gate reads. It is logged.
+				logReport(d.Log, o.reportDir, func() (*v2alpha1.Experiment, error) { return d.Store.Get(ctx) })
+			}
 			if err == nil {
 				switch r.Outcome {
 				case experiment.OutcomeNoWinner, experiment.OutcomeRolledBack:

@@ -1,5 +1,5 @@
-// Package demo checks that make demo (hack/demo.sh) works: both experiments end as the
-// README says, and nothing is left running.
+// Package demo checks that make demo (hack/demo.sh) works: the experiments end as the
+// README says, their reports are left in BIN/demo, and nothing is left running.
 package demo
 
 import (
@@ -24,7 +24,8 @@ func TestDemo(t *testing.T) {
 	}
 	cmd := exec.Command("bash", filepath.Join(root, "hack", "demo.sh"))
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "BIN="+t.TempDir())
+	bin := t.TempDir()
+	cmd.Env = append(os.Environ(), "BIN="+bin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -52,10 +53,25 @@ func TestDemo(t *testing.T) {
 		t.Errorf("stderr does not say %q:\n%s", want, stderr.String())
 	}
 
+	// Each experiment's report is left in BIN/demo, and says what describe says.
+	for name, outcome := range map[string]string{"conformance": "Succeeded", "canary": "RolledBack", "progressive": "Succeeded", "comparison": "RolledBack"} {
+		b, err := os.ReadFile(filepath.Join(bin, "demo", name+".html"))
+		if err != nil {
+			t.Errorf("the demo left no report: %v", err)
+			continue
+		}
+		if want := `id="outcome">` + outcome + `<`; !strings.Contains(string(b), want) {
+			t.Errorf("%s.html does not say %s", name, outcome)
+		}
+	}
+	if want := filepath.Join(bin, "demo", "progressive.html"); !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr does not name the report %s", want)
+	}
+
 	// The sample apps were stopped: their ports no longer answer.
 	apps := regexp.MustCompile(`sample-app \w+: http://(127\.0\.0\.1:\d+)/`).FindAllStringSubmatch(stderr.String(), -1)
-	if len(apps) != 3 {
-		t.Fatalf("found %d sample app addresses in stderr, want 3:\n%s", len(apps), stderr.String())
+	if len(apps) != 5 {
+		t.Fatalf("found %d sample app addresses in stderr, want 5:\n%s", len(apps), stderr.String())
 	}
 	for _, m := range apps {
 		if c, err := net.DialTimeout("tcp", m[1], time.Second); err == nil {

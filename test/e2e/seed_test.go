@@ -175,4 +175,52 @@ func TestSeedMirroring(t *testing.T) {
 	if _, err := iter8ctl(ctx, []byte(y), "assert", "-f", "-", "-c", "completed", "-c", "noFailure"); err != nil {
 		t.Errorf("iter8ctl assert: %v", err)
 	}
+
+	// The report of the live object (issue 15): iterate recorded every iteration's values,
+	// and the report says what the status and the PipelineRun say.
+	if h := exp.Status.Analysis.History; h == nil || len(h.Iterations) != 7 {
+		t.Errorf("status.analysis.history = %+v, want the 7 iterations", h)
+	}
+	md, err := iter8ctl(ctx, nil, "report", "mirroring", "--kubeconfig", cluster.kubeconfig, "-n", ns, "-o", "markdown")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("iter8ctl report -o markdown:\n%s", md)
+	for _, want := range []string{
+		"### iter8 experiment " + ns + "/mirroring: " + results["outcome"] + "\n",
+		"- Winning version: " + exp.Status.Winner() + "\n",
+		"- Recommended baseline: " + exp.Status.RecommendedVersion() + "\n",
+		"| mean-latency &lt;= 50.000 | ✅ true (",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	html, err := iter8ctl(ctx, nil, "report", "mirroring", "--kubeconfig", cluster.kubeconfig, "-n", ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One version: a series per metric, and a point per iteration in each.
+	if got, want := strings.Count(html, `<path class="series"`), len(exp.Status.Metrics); got != want {
+		t.Errorf("the report has %d chart series, want %d", got, want)
+	}
+	points := 0
+	if h := exp.Status.Analysis.History; h != nil {
+		for ref, versions := range h.Data {
+			for v := range versions {
+				series, err := h.Series(ref, v)
+				if err != nil {
+					t.Errorf("history of %s for %s: %v", ref, v, err)
+				}
+				for _, p := range series {
+					if p.State == v2alpha1.MetricStateValue {
+						points++
+					}
+				}
+			}
+		}
+	}
+	if got := strings.Count(html, `<circle class="point"`); got != points || points == 0 {
+		t.Errorf("the report has %d points, want the history's %d values", got, points)
+	}
 }

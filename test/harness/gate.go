@@ -37,9 +37,12 @@ const (
 	NeedPrometheus
 	// NeedKubeStateMetrics: kube-state-metrics built into the tools cache, and promtool.
 	NeedKubeStateMetrics
+	// NeedChromium: Debian's chromium (or $ITER8_CHROMIUM), for the report's screenshot
+	// test. Not among the needs of Integration without arguments.
+	NeedChromium
 )
 
-const setupHint = "set up with `make tools` (hack/tools.sh installs the Debian packages etcd-server, prometheus, openssl, iproute2, procps and builds kube-apiserver and kubectl into the cluster cache and kube-state-metrics into the tools cache)"
+const setupHint = "set up with `make tools` (hack/tools.sh installs the Debian packages etcd-server, prometheus, chromium, openssl, iproute2, procps and builds kube-apiserver and kubectl into the cluster cache and kube-state-metrics into the tools cache)"
 
 // checkTools returns an error wrapping ErrToolsMissing that lists what is missing.
 func checkTools(needs ...Need) error {
@@ -84,6 +87,10 @@ func checkTools(needs ...Need) error {
 			}
 			if _, err := exec.LookPath("promtool"); err != nil {
 				missing = append(missing, "promtool")
+			}
+		case NeedChromium:
+			if _, err := ChromiumBinary(); err != nil {
+				missing = append(missing, err.Error())
 			}
 		default:
 			return fmt.Errorf("checking tools: unknown need %d", n)

@@ -14,9 +14,9 @@ import (
 	"github.com/iter8-tools/iter8-tekton/pkg/iter8ctl"
 )
 
-// TestIter8ctlReadsTheCluster: describe NAME, assert NAME and get read Experiments from the
-// real API server with kubectl's flags, and describe NAME says what describe -f says of
-// the same object.
+// TestIter8ctlReadsTheCluster: describe NAME, report NAME, assert NAME and get read Experiments from the
+// real API server with kubectl's flags, and describe NAME (and report NAME) says what
+// describe -f (report -f) says of the same object.
 func TestIter8ctlReadsTheCluster(t *testing.T) {
 	e := cluster(t)
 	ns := namespace(t, e)
@@ -50,6 +50,24 @@ func TestIter8ctlReadsTheCluster(t *testing.T) {
 	}
 	if fromCluster != out.String() {
 		t.Errorf("describe canary and describe -f of the same object differ:\n%s\n---\n%s", fromCluster, out.String())
+	}
+
+	// report NAME renders what report -f renders of the same object, and the history the
+	// stages recorded went through the CRD's schema.
+	if h, found, err := unstructured.NestedMap(u.Object, "status", "analysis", "history"); !found || err != nil || len(h) == 0 {
+		t.Errorf("status.analysis.history is not in the object the API server returned (%v)", err)
+	}
+	code, reportFromCluster, stderr := run("report", "canary", "--kubeconfig", kc, "-n", ns, "-o", "markdown")
+	if code != iter8ctl.ExitOK {
+		t.Fatalf("report canary: exit %d: %s", code, stderr)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := iter8ctl.Main(context.Background(), []string{"report", "-f", "-", "-o", "markdown"}, bytes.NewReader(b), &out, &errOut); code != iter8ctl.ExitOK {
+		t.Fatalf("report -f -: exit %d: %s", code, errOut.String())
+	}
+	if reportFromCluster != out.String() || !strings.Contains(reportFromCluster, ": Succeeded\n") {
+		t.Errorf("report canary and report -f of the same object differ, or do not say Succeeded:\n%s\n---\n%s", reportFromCluster, out.String())
 	}
 
 	if code, stdout, stderr := run("assert", "canary", "--kubeconfig", kc, "-n", ns, "-c", "completed", "-c", "candidateWon"); code != iter8ctl.ExitOK {

@@ -236,13 +236,17 @@ which may read and update Experiments and the objects whose traffic they move.
 ## Results
 {{range .Task.Spec.Results}}
 - **{{.Name}}**: {{.Description}}{{end}}
-
+{{if .Task.Spec.Workspaces}}
+## Workspaces
+{{range .Task.Spec.Workspaces}}
+- **{{.Name}}**{{if .Optional}} (optional){{end}}: {{.Description}}{{end}}
+{{end}}
 ## Platforms
 
 The Task can run on ` + "`linux/amd64`" + ` and ` + "`linux/arm64`" + ` nodes. Its image is static, without a
 shell: the step sets ` + "`command: [{{.Binary}}]`" + `, runs as non-root with a read-only root
 filesystem, no privilege escalation, all capabilities dropped and the RuntimeDefault seccomp
-profile, and writes only its result files.
+profile, and writes only its result files{{if .Task.Spec.Workspaces}} (and, when bound, its workspaces){{end}}.
 
 ## Usage
 
@@ -321,7 +325,11 @@ kubectl apply -k config/    # CRDs, Metrics, RBAC, the Tasks and this Pipeline
 ## Results
 {{range .Pipeline.Spec.Results}}
 - **{{.Name}}**: {{.Description}}{{end}}
-
+{{if .Pipeline.Spec.Workspaces}}
+## Workspaces
+{{range .Pipeline.Spec.Workspaces}}
+- **{{.Name}}**{{if .Optional}} (optional){{end}}: {{.Description}}{{end}}
+{{end}}
 ## Timeouts
 
 Tekton's default PipelineRun timeout is 60 minutes, too short for long Experiments. Set

@@ -388,6 +388,10 @@ type Analysis struct {
 	// Comparisons is the judge's verdict on each candidate.
 	// +optional
 	Comparisons *ComparisonAnalysis `json:"comparisons,omitempty"`
+	// History is every iteration's value of every metric for every version, bounded
+	// (see MetricHistory), for reports.
+	// +optional
+	History *MetricHistory `json:"history,omitempty"`
 }
 
 // AnalysisMetaData says who produced an analysis and when.

@@ -175,8 +175,18 @@ func (s *ExperimentSpec) validateVersionInfo(checkWeightRefs bool) *apis.FieldEr
 				s.Strategy.TestingPattern, s.DeploymentPattern(), missing), "versionInfo"))
 		}
 	}
+	if n, m := len(vi.Candidates)+1, len(s.MetricRefs()); n*m > MaxMetricValues {
+		errs = errs.Also(apis.ErrGeneric(fmt.Sprintf("%d versions × %d metrics are %d values, more than %d: the status would outgrow etcd's 1.5 MiB request limit (docs/benchmarks.md, \"History size\")",
+			n, m, n*m, MaxMetricValues), "versionInfo", "criteria"))
+	}
 	return errs
 }
+
+// MaxMetricValues bounds versions × metrics: the status holds some 400 bytes per value in
+// aggregatedMetrics, and the history at most MaxHistoryBytes more, so that 50 × 50 stays
+// within two thirds of etcd's 1.5 MiB request limit. Checked before the experiment starts,
+// so that no status write is refused mid-run.
+const MaxMetricValues = 2500
 
 func (st *Strategy) validate() *apis.FieldError {
 	var errs *apis.FieldError
