@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
+	"github.com/iter8-tools/iter8-tekton/test/harness"
 )
 
 // TestCanaryComparisonRollback runs, on the real Tekton, a Progressive Canary whose
@@ -32,24 +33,7 @@ func TestCanaryComparisonRollback(t *testing.T) {
 	pointMetrics(t, promURL)
 	applyCanaryService(t, ns)
 
-	metric := writeFile(t, "metric.yaml", `apiVersion: iter8.tools/v2alpha2
-kind: Metric
-metadata:
-  name: latency-samples
-  namespace: `+ns+`
-spec:
-  description: Mean request latency of each 2 s step
-  units: milliseconds
-  type: Gauge
-  provider: prometheus
-  urlTemplate: `+promURL+`/api/v1/query
-  params:
-  - name: query
-    value: "sum(rate(revision_app_request_latencies_sum{revision_name='$revision'}[2s])) / sum(rate(revision_app_request_latencies_count{revision_name='$revision'}[2s]))"
-  jqExpression: .data.result[0].value[1] | tonumber
-  samples:
-    stepSeconds: 2
-`)
+	metric := writeFile(t, "metric.yaml", harness.LatencySamplesMetric(promURL, ns))
 	expFile := writeFile(t, "experiment.yaml", `apiVersion: iter8.tools/v2alpha2
 kind: Experiment
 metadata:

@@ -18,31 +18,6 @@ import (
 	"github.com/iter8-tools/iter8-tekton/test/harness"
 )
 
-// latencySamplesQuery is the mean request latency of a revision over each 2 s step: with
-// Prometheus scraping every second, consecutive points cover disjoint requests.
-const latencySamplesQuery = `sum(rate(revision_app_request_latencies_sum{revision_name='$revision'}[2s])) / sum(rate(revision_app_request_latencies_count{revision_name='$revision'}[2s]))`
-
-func latencySamplesMetric(promURL string) string {
-	return `
-apiVersion: iter8.tools/v2alpha2
-kind: Metric
-metadata:
-  name: latency-samples
-spec:
-  description: Mean request latency of each 2 s step
-  units: milliseconds
-  type: Gauge
-  provider: prometheus
-  urlTemplate: ` + promURL + `/api/v1/query
-  params:
-  - name: query
-    value: "` + latencySamplesQuery + `"
-  jqExpression: .data.result[0].value[1] | tonumber
-  samples:
-    stepSeconds: 2
-`
-}
-
 // TestComparisonRollsBackAShiftedCandidate: two revisions whose latencies are 20-30 ms
 // and 23-33 ms, scraped by the real Prometheus. Both satisfy every objective (mean latency
 // under 50 ms, no errors); the comparison of their per-step latencies finds the candidate
@@ -58,7 +33,7 @@ func TestComparisonRollsBackAShiftedCandidate(t *testing.T) {
 	waitForRevisions(t, prom, ns, "sample-app-v1", "sample-app-v2")
 
 	metric := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(latencySamplesMetric(prom.URL())), &metric.Object); err != nil {
+	if err := yaml.Unmarshal([]byte(harness.LatencySamplesMetric(prom.URL(), "")), &metric.Object); err != nil {
 		t.Fatal(err)
 	}
 	e.apply(t, ns, metric)
@@ -151,7 +126,7 @@ func TestComparisonFalseRollbackRate(t *testing.T) {
 	time.Sleep(windows*window + 3*time.Second)
 
 	metric := v2alpha1.Metric{}
-	if err := yaml.Unmarshal([]byte(latencySamplesMetric(prom.URL())), &metric); err != nil {
+	if err := yaml.Unmarshal([]byte(harness.LatencySamplesMetric(prom.URL(), "")), &metric); err != nil {
 		t.Fatal(err)
 	}
 	metric.Namespace = ns
