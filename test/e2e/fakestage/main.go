@@ -48,6 +48,9 @@ func run(stage string, args []string) (int, error) {
 	experiment := fs.String("experiment", "", "")
 	namespace := fs.String("namespace", "", "")
 	fs.String("kubeconfig", "", "")
+	// The optional workspaces' paths: empty when unbound, as here.
+	kubeconfigDir := fs.String("kubeconfig-dir", "", "")
+	var reportDir string
 	fs.Var(paths, "result", "")
 	var iteration int
 	var interval, status string
@@ -57,6 +60,7 @@ func run(stage string, args []string) (int, error) {
 		fs.StringVar(&interval, "interval-seconds", "", "")
 	case "finalize":
 		fs.StringVar(&status, "pipeline-status", "", "")
+		fs.StringVar(&reportDir, "report-dir", "", "")
 	case "init-experiment":
 		// The Pipeline passes its PipelineRun, whose start starts the experiment's clock;
 		// a TaskRun of the Task alone passes the empty default.
@@ -78,6 +82,9 @@ func run(stage string, args []string) (int, error) {
 	}
 	if (stage == "iterate" || stage == "assess") && iteration < 1 {
 		return 2, fmt.Errorf("--iteration must be at least 1")
+	}
+	if *kubeconfigDir != "" || reportDir != "" {
+		return 2, fmt.Errorf("no workspace is bound here, got --kubeconfig-dir %q --report-dir %q", *kubeconfigDir, reportDir)
 	}
 	stopAt, _ := strconv.Atoi(m[1])
 
