@@ -245,7 +245,7 @@ func Judge(exp *v2alpha1.Experiment) map[string]v2alpha1.CandidateJudgement {
 			x, xerr := samplesOf(data, c.Metric, cand)
 			switch {
 			case berr != "" || xerr != "":
-				why := strings.TrimPrefix(strings.Join(nonEmpty(berr, xerr), "; "), "; ")
+				why := strings.Join(nonEmpty(berr, xerr), "; ")
 				results[i] = v2alpha1.MetricComparison{Metric: c.Metric, Classification: v2alpha1.ClassificationNoData,
 					Critical: c.IsCritical(), DryRun: c.IsDryRun(),
 					BaselineSamples: int32(len(b)), CandidateSamples: int32(len(x)),
