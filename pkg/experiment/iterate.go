@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/iter8-tools/iter8-tekton/pkg/analytics"
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 	"github.com/iter8-tools/iter8-tekton/pkg/metrics"
 )
@@ -132,7 +133,39 @@ func Iterate(ctx context.Context, d *Deps, k int32) (*IterateResult, error) {
 	} else {
 		d.logf("iterate %d: not recorded: the experiment is %s meanwhile, with %d iterations complete", k, exp.Status.GetStage(), exp.Status.GetCompletedIterations())
 	}
+	if exp.Status.GetCompletedIterations() == k && running(exp) {
+		if exp, err = d.restoreOnBreach(ctx, exp, k); err != nil {
+			return nil, err
+		}
+	}
 	return &IterateResult{Iteration: exp.Status.GetCompletedIterations()}, nil
+}
+
+// restoreOnBreach sends all traffic back to the baseline as soon as the values iteration k
+// measured break a rollback criterion, without waiting for assess (a pod start later):
+// the time a bad candidate keeps its traffic is what a rollback is for. Assess then judges
+// the same values, records the rollback and finds the traffic restored; its verdicts are
+// the ones that count (analytics is pure, so they cannot differ). Traffic that a person
+// changed mid-run is theirs, as in finalize.
+func (d *Deps) restoreOnBreach(ctx context.Context, exp *v2alpha1.Experiment, k int32) (*v2alpha1.Experiment, error) {
+	if d.Traffic == nil || !exp.Spec.ShiftsTraffic() || trafficChangedExternally(exp) {
+		return exp, nil
+	}
+	data, _ := analytics.VersionAssessments(exp)
+	breach := analytics.Rollback(exp, data)
+	if len(breach) == 0 {
+		return exp, nil
+	}
+	d.logf("iterate %d: %s broke a rollback criterion; restoring the baseline now (assess records the rollback)", k, strings.Join(breach, ", "))
+	if err := d.restoreBaseline(ctx, exp); errors.Is(err, ErrGone) {
+		return nil, err
+	} else if err != nil {
+		d.logf("iterate %d: restoring traffic to the baseline: %v; assess and finalize will try again", k, err)
+	}
+	if fresh, err := d.Store.Get(ctx); err == nil {
+		return fresh, nil
+	}
+	return exp, nil
 }
 
 // readToIterate reads the experiment for iteration k: from the store's cache when it has

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"strings"
 	"testing"
@@ -504,5 +505,49 @@ func TestEventForAWriteWhoseAnswerWasLost(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"Normal IterationUpdate: Completed Iteration 1"}, got); diff != "" {
 		t.Errorf("iteration events (-want +got):\n%s", diff)
+	}
+}
+
+// TestIterateRestoresOnBreach: the iterate whose values break a rollback objective sends
+// the traffic back to the baseline itself, before any assess; assess then records the
+// rollback and finds nothing left to move.
+func TestIterateRestoresOnBreach(t *testing.T) {
+	ctx := context.Background()
+	d, store, tr := testDeps(t, canaryYAML, func(k int32, v string) float64 {
+		if v == "v2" && k == 2 {
+			return 80
+		}
+		return 10
+	})
+	if _, err := Init(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Iterate(ctx, d, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Assess(ctx, d, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Iterate(ctx, d, 2); err != nil {
+		t.Fatal(err)
+	}
+	exp, _ := store.Get(ctx)
+	if got := []int32{tr.weights["v1"], tr.weights["v2"]}; got[0] != 100 || got[1] != 0 {
+		t.Errorf("weights after iterate 2 = %v, want 100/0 before any assess", got)
+	}
+	if len(exp.Status.RolledBack) != 0 {
+		t.Errorf("iterate recorded the rollback %v; that is assess's", exp.Status.RolledBack)
+	}
+	history := len(exp.Status.WeightHistory)
+	r, err := Assess(ctx, d, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, _ = store.Get(ctx)
+	if r.Continue || fmt.Sprint(exp.Status.RolledBack) != "[v2]" {
+		t.Errorf("assess 2: continue %v, rolled back %v; want stop and [v2]", r.Continue, exp.Status.RolledBack)
+	}
+	if len(exp.Status.WeightHistory) != history {
+		t.Errorf("assess added %d weight changes after iterate restored the baseline", len(exp.Status.WeightHistory)-history)
 	}
 }

@@ -113,10 +113,36 @@ spec:
 	if _, err := kubectl(ctx, nil, "apply", "-f", expFile); err != nil {
 		t.Fatal(err)
 	}
+	// Time to safety: the candidate is bad from its first request, so its values are in
+	// Prometheus when the experiment starts; the traffic is safe when the Service is back
+	// at 100/0. Watched every 100 ms.
+	restored := make(chan time.Time, 1)
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		for wctx.Err() == nil {
+			if w := ksvcWeightsNow(wctx, ns); len(w) == 2 && w[0] == 100 && w[1] == 0 {
+				restored <- time.Now()
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
 	name, _ := runExperiment(t, expFile, ns, 3)
 	t.Logf("PipelineRun %s", name)
 	pr := waitPipelineRun(t, ns, name, 10*time.Minute)
 	logTaskRuns(t, ns, name)
+	select {
+	case at := <-restored:
+		if start := getExperiment(t, ns, "canary").Status.StartTime; start != nil {
+			// Kubernetes keeps the start to the second: the figures are ±1 s.
+			since := at.Sub(start.Time)
+			t.Logf("time to safety: traffic back at the baseline %.1f s after the experiment started (interval 3 s); %.1f s after iteration 1's slot, the floor being one query and one patch",
+				since.Seconds(), (since - 3*time.Second).Seconds())
+		}
+	default:
+		t.Error("the Service never went back to 100/0 while the run was watched")
+	}
 
 	if got := condition(pr); got != "False/Failed" {
 		t.Errorf("PipelineRun condition = %s, want False/Failed (finalize reports the rollback)", got)
@@ -208,6 +234,19 @@ func ksvcWeights(t *testing.T, ns string) []int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return trafficPercents(u)
+}
+
+// ksvcWeightsNow is ksvcWeights for a goroutine: nil when the Service cannot be read.
+func ksvcWeightsNow(ctx context.Context, ns string) []int64 {
+	u, err := cluster.dyn.Resource(ksvcGVR).Namespace(ns).Get(ctx, "sample-app", metav1.GetOptions{})
+	if err != nil {
+		return nil
+	}
+	return trafficPercents(u)
+}
+
+func trafficPercents(u *unstructured.Unstructured) []int64 {
 	traffic, _, _ := unstructured.NestedSlice(u.Object, "spec", "traffic")
 	var weights []int64
 	for _, x := range traffic {
