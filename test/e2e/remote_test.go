@@ -33,7 +33,8 @@ var (
 // second, separate API server (the target cluster: the integration harness's etcd and
 // kube-apiserver, reached by the pods through the node's bridge). The PipelineRun binds
 // the kubeconfig workspace to a Secret holding a kubeconfig of the target cluster, with
-// the token of a ServiceAccount that has config/rbac's Role there and nothing else. The
+// the token of a ServiceAccount that has config/rbac's Role there and nothing else; in the
+// CI cluster the stages run as a ServiceAccount that may only get PipelineRuns. The
 // Experiment, its Metric and the VirtualService whose weights move are in the target
 // cluster; the CI cluster holds nothing but the Tekton objects and the Secret, and the
 // token appears in no log, result or status.
@@ -171,8 +172,38 @@ spec:
 `)
 	targetKubectl(nil, "apply", "-f", expFile)
 
+	// In the CI cluster the stages run as a ServiceAccount that may only read PipelineRuns
+	// (init's clock): the least the CI cluster needs.
+	ciRBAC := `apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: iter8-remote
+  namespace: ` + ciNS + `
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: iter8-remote
+  namespace: ` + ciNS + `
+rules:
+- apiGroups: ["tekton.dev"]
+  resources: ["pipelineruns"]
+  verbs: ["get"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: iter8-remote
+  namespace: ` + ciNS + `
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: iter8-remote}
+subjects:
+- {kind: ServiceAccount, name: iter8-remote, namespace: ` + ciNS + `}
+`
+	if _, err := kubectl(ctx, []byte(ciRBAC), "apply", "-f", "-"); err != nil {
+		t.Fatal(err)
+	}
 	pr, err := iter8ctl(ctx, nil, "pipelinerun", "-f", expFile, "-n", ciNS, "--kubeconfig-secret", "target-kubeconfig",
-		"--image", stagesImage, "--image-pull-policy", "Never")
+		"--service-account", "iter8-remote", "--image", stagesImage, "--image-pull-policy", "Never")
 	if err != nil {
 		t.Fatal(err)
 	}
