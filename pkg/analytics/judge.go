@@ -51,7 +51,7 @@ func Classify(metric string, baseline, candidate []float64, c v2alpha1.Compariso
 	out.PValue = v2alpha1.NewNumber(roundSig(t.PValue, 6))
 	out.Shift, out.ShiftLow, out.ShiftHigh = v2alpha1.NewNumber(roundSig(t.Estimate, 6)), v2alpha1.NewNumber(roundSig(t.CILow, 6)), v2alpha1.NewNumber(roundSig(t.CIHigh, 6))
 
-	shift := describeShift(metric, t, median(baseline), &out)
+	shift := describeShift(t, median(baseline), &out)
 	stats := fmt.Sprintf("%s CI %s, %s, %s", percent(conf), shift.interval, formatP(t.PValue), n)
 	incr, decr := c.Allowed()
 	up := t.CILow > 0 && (shift.undefined || shift.rel > incr)
@@ -87,7 +87,7 @@ type shiftText struct {
 
 // describeShift phrases the shift relative to the baseline's median where it can, else
 // in the metric's units, and records the relative figures in out.
-func describeShift(metric string, t RankSumTest, med float64, out *v2alpha1.MetricComparison) shiftText {
+func describeShift(t RankSumTest, med float64, out *v2alpha1.MetricComparison) shiftText {
 	if med == 0 {
 		return shiftText{
 			estimate:  fmt.Sprintf("%+.4g", t.Estimate),
