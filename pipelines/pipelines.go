@@ -229,6 +229,12 @@ type Options struct {
 	// instead of carrying it inline, for clusters whose disable-inline-spec forbids
 	// pipelineSpec in PipelineRuns.
 	PipelineRef bool
+	// Bundle, a reference to the Pipeline bundle of a release (REGISTRY/pipeline@sha256:…,
+	// docs/release.md), makes the PipelineRun reference the catalog Pipeline through
+	// Tekton's bundles resolver instead of carrying it inline: the Pipeline and its Tasks
+	// then come from the bundles, nothing from the cluster. The catalog Pipeline runs at most
+	// CatalogIterations iterations.
+	Bundle string
 	// ReportClaim binds the report workspace to this PersistentVolumeClaim: finalize
 	// writes the Experiment's report into it. The TaskRuns' pods get fsGroup StageGroup,
 	// so that the non-root step may write to the volume.
@@ -351,7 +357,19 @@ func PipelineRun(exp *v2alpha1.Experiment, opts Options) (*v1.PipelineRun, error
 		})
 		pr.Spec.TaskRunTemplate.PodTemplate = &pod.Template{SecurityContext: &corev1.PodSecurityContext{FSGroup: ptr.To[int64](StageGroup)}}
 	}
-	if opts.PipelineRef {
+	switch {
+	case opts.Bundle != "" && opts.PipelineRef:
+		return nil, fmt.Errorf("a bundle and a reference to the sized Pipeline exclude each other")
+	case opts.Bundle != "":
+		if n > CatalogIterations {
+			return nil, fmt.Errorf("experiment %q has %d iterations: the Pipeline of the bundle runs at most %d; reference the Pipeline of the experiment's size instead", exp.Name, n, CatalogIterations)
+		}
+		pr.Spec.PipelineSpec = nil
+		pr.Spec.PipelineRef = &v1.PipelineRef{ResolverRef: v1.ResolverRef{
+			Resolver: "bundles",
+			Params:   v1.Params{param("bundle", opts.Bundle), param("name", Name), param("kind", "pipeline")},
+		}}
+	case opts.PipelineRef:
 		pr.Spec.PipelineSpec = nil
 		pr.Spec.PipelineRef = &v1.PipelineRef{Name: SizedName(n)}
 	}

@@ -270,11 +270,43 @@ func TestPipelineRunReportClaim(t *testing.T) {
 	}
 }
 
+// TestPipelineRunBundle: with a release's Pipeline bundle the PipelineRun carries no
+// pipelineSpec and references the catalog Pipeline through Tekton's bundles resolver.
+func TestPipelineRunBundle(t *testing.T) {
+	const ref = "10.244.0.1:5000/iter8-tekton/pipeline@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	pr, err := PipelineRun(seed(t), Options{Bundle: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &v1.PipelineRef{ResolverRef: v1.ResolverRef{Resolver: "bundles", Params: v1.Params{
+		param("bundle", ref), param("name", "iter8-experiment"), param("kind", "pipeline"),
+	}}}
+	if d := cmp.Diff(want, pr.Spec.PipelineRef); d != "" {
+		t.Errorf("pipelineRef (-want +got):\n%s", d)
+	}
+	if pr.Spec.PipelineSpec != nil {
+		t.Error("a PipelineRun of a bundle carries a pipelineSpec")
+	}
+	// The seed's 7 iterations of 10 s, whatever the bundle's Pipeline could run.
+	if got, want := pr.Spec.Timeouts.Tasks.Duration, Timeouts(7, 10*time.Second, Allowance{}).Tasks.Duration; got != want {
+		t.Errorf("tasks timeout = %v, want %v", got, want)
+	}
+}
+
 func TestPipelineRunErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		exp  func(*v2alpha1.Experiment)
+		opts Options
 	}{{
+		name: "bundle of a Pipeline shorter than the experiment",
+		exp:  func(e *v2alpha1.Experiment) { e.Spec.Duration.IterationsPerLoop = ptr.To[int32](CatalogIterations + 1) },
+		opts: Options{Bundle: "r/pipeline@sha256:00"},
+	}, {
+		name: "bundle and sized Pipeline",
+		exp:  func(*v2alpha1.Experiment) {},
+		opts: Options{Bundle: "r/pipeline@sha256:00", PipelineRef: true},
+	}, {
 		name: "no name",
 		exp:  func(e *v2alpha1.Experiment) { e.ObjectMeta = metav1.ObjectMeta{} },
 	}, {
@@ -288,7 +320,7 @@ func TestPipelineRunErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			exp := seed(t)
 			tt.exp(exp)
-			if pr, err := PipelineRun(exp, Options{}); err == nil {
+			if pr, err := PipelineRun(exp, tt.opts); err == nil {
 				t.Errorf("PipelineRun() = %v, want an error", pr.GenerateName)
 			}
 		})

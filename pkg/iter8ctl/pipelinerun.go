@@ -33,11 +33,17 @@ Where the cluster forbids inline Pipelines (Tekton's disable-inline-spec feature
 the Pipeline of the experiment's size once (-o pipeline, named iter8-experiment-N for N
 iterations) and create PipelineRuns that reference it (--pipeline-ref).
 
+With --bundle REF, the Pipeline bundle of a release (images.txt of the release; see
+docs/release.md), the PipelineRun references the catalog Pipeline (at most %d iterations)
+through Tekton's bundles resolver: the Pipeline and its four Tasks come from the bundles, by
+digest, and neither need be installed in the cluster.
+
 With --report-claim CLAIM, finalize writes the experiment's report (NAME.html and NAME.md,
 as iter8ctl report writes them) into that PersistentVolumeClaim, bound as the Pipeline's
 report workspace; the TaskRuns' pods get fsGroup 65532, the stage image's group, so that
 the non-root step may write to it.`,
-			pipelines.MaxIterations, pipelines.DefaultAllowance.Init, pipelines.DefaultAllowance.PerIteration, pipelines.DefaultAllowance.Finalize),
+			pipelines.MaxIterations, pipelines.DefaultAllowance.Init, pipelines.DefaultAllowance.PerIteration, pipelines.DefaultAllowance.Finalize,
+			pipelines.CatalogIterations),
 		Example: `  # Run the seed's experiment
   kubectl apply -f experiment.yaml
   iter8ctl pipelinerun -f experiment.yaml | kubectl create -f -
@@ -45,6 +51,9 @@ the non-root step may write to it.`,
   # Where disable-inline-spec forbids inline Pipelines
   iter8ctl pipelinerun -f experiment.yaml -o pipeline | kubectl apply -f -
   iter8ctl pipelinerun -f experiment.yaml --pipeline-ref | kubectl create -f -
+
+  # The Pipeline and its Tasks from a release's bundle, through Tekton's bundles resolver
+  iter8ctl pipelinerun -f experiment.yaml --bundle ghcr.io/iter8-tools/iter8-tekton/pipeline@sha256:... | kubectl create -f -
 
   # Keep the report in a PersistentVolumeClaim
   iter8ctl pipelinerun -f experiment.yaml --report-claim iter8-reports | kubectl create -f -
@@ -66,6 +75,9 @@ the non-root step may write to it.`,
 			}
 			if output != "pipelinerun" && output != "pipeline" {
 				return usageErrorf(cmd, "invalid --output %q: want pipelinerun or pipeline", output)
+			}
+			if opts.Bundle != "" && (opts.PipelineRef || output == "pipeline") {
+				return usageErrorf(cmd, "--bundle %q: the bundle brings the Pipeline; it excludes --pipeline-ref and -o pipeline", opts.Bundle)
 			}
 			exp, err := readExperiment(cmd, file)
 			if err != nil {
@@ -98,6 +110,7 @@ the non-root step may write to it.`,
 	f.StringVarP(&output, "output", "o", "pipelinerun", "what to print: pipelinerun, or pipeline (the Pipeline of the experiment's size, for --pipeline-ref)")
 	f.StringVar(&opts.KubeconfigSecret, "kubeconfig-secret", "", "Secret (key kubeconfig) bound to the kubeconfig workspace: the experiment lives in the cluster it points at, the PipelineRun here")
 	f.BoolVar(&opts.PipelineRef, "pipeline-ref", false, "reference the Pipeline of the experiment's size (iter8-experiment-N, see -o pipeline) instead of embedding it")
+	f.StringVar(&opts.Bundle, "bundle", "", "reference the catalog Pipeline in this Pipeline bundle of a release (REGISTRY/pipeline@sha256:...) through Tekton's bundles resolver")
 	f.StringVar(&opts.ReportClaim, "report-claim", "", "PersistentVolumeClaim to bind as the report workspace: finalize writes the experiment's report into it")
 	return cmd
 }

@@ -105,6 +105,35 @@ func TestPipelineRunWithoutInlineSpec(t *testing.T) {
 	}
 }
 
+// TestPipelineRunBundle: --bundle references the catalog Pipeline of a release's bundle
+// through Tekton's bundles resolver, and the PipelineRun validates under Tekton's default
+// feature flags.
+func TestPipelineRunBundle(t *testing.T) {
+	const ref = "ghcr.io/iter8-tools/iter8-tekton/pipeline@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	r := runMain([]string{"pipelinerun", "-f", seedFile, "--bundle", ref}, "")
+	if r.code != ExitOK {
+		t.Fatalf("exit code %d, stderr %q", r.code, r.stderr)
+	}
+	var pr v1.PipelineRun
+	if err := tekton.DecodeStrict([]byte(r.stdout), &pr); err != nil {
+		t.Fatal(err)
+	}
+	if err := tekton.ValidatePipelineRun(&pr); err != nil {
+		t.Error(err)
+	}
+	got := map[string]string{}
+	if ref := pr.Spec.PipelineRef; ref != nil {
+		got["resolver"] = string(ref.Resolver)
+		for _, p := range ref.Params {
+			got[p.Name] = p.Value.StringVal
+		}
+	}
+	want := map[string]string{"resolver": "bundles", "bundle": ref, "name": "iter8-experiment", "kind": "pipeline"}
+	if d := cmp.Diff(want, got); d != "" || pr.Spec.PipelineSpec != nil {
+		t.Errorf("pipelineRef (-want +got):\n%s\npipelineSpec embedded: %v", d, pr.Spec.PipelineSpec != nil)
+	}
+}
+
 func TestPipelineRunErrors(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -133,6 +162,17 @@ func TestPipelineRunErrors(t *testing.T) {
 		stdin:    strings.Replace(mustRead(t, seedFile), "iterationsPerLoop: 7", "iterationsPerLoop: 500", 1),
 		wantCode: ExitError,
 		wantErr:  "iterations must be between 1 and 200, not 500",
+	}, {
+		name:     "bundle with -o pipeline",
+		args:     []string{"pipelinerun", "-f", seedFile, "--bundle", "r/pipeline@sha256:00", "-o", "pipeline"},
+		wantCode: ExitUsage,
+		wantErr:  `--bundle "r/pipeline@sha256:00": the bundle brings the Pipeline; it excludes --pipeline-ref and -o pipeline`,
+	}, {
+		name:     "bundle of a Pipeline shorter than the experiment",
+		args:     []string{"pipelinerun", "-f", "-", "--bundle", "r/pipeline@sha256:00"},
+		stdin:    strings.Replace(mustRead(t, seedFile), "iterationsPerLoop: 7", "iterationsPerLoop: 31", 1),
+		wantCode: ExitError,
+		wantErr:  `experiment "mirroring" has 31 iterations: the Pipeline of the bundle runs at most 30`,
 	}, {
 		name:     "not an experiment",
 		args:     []string{"pipelinerun", "-f", "-"},

@@ -55,10 +55,15 @@ func CatalogAnnotations(displayName, tags string) map[string]string {
 // validated under. They use no beta or alpha field, so they work with "stable".
 var APIFields = []string{"stable", "beta"}
 
-// contexts returns one validation context per value of APIFields.
-func contexts() ([]context.Context, error) {
+// ResolverAPIFields are the values a PipelineRun that references its Pipeline through a
+// resolver is validated under: Tekton 1.x treats resolver references as a beta field,
+// which its default enable-api-fields ("beta") allows.
+var ResolverAPIFields = []string{"beta"}
+
+// contexts returns one validation context per value of fields.
+func contexts(fields []string) ([]context.Context, error) {
 	var out []context.Context
-	for _, f := range APIFields {
+	for _, f := range fields {
 		ff, err := config.NewFeatureFlagsFromMap(map[string]string{"enable-api-fields": f})
 		if err != nil {
 			return nil, fmt.Errorf("feature flags with enable-api-fields %q: %w", f, err)
@@ -82,8 +87,10 @@ type validatable[T any] interface {
 
 // Validate runs Tekton's own defaulting and validation, as its admission webhook does, on
 // a copy of obj, once for every value of APIFields. Warnings are not errors.
-func Validate[T any, P validatable[T]](obj P) error {
-	ctxs, err := contexts()
+func Validate[T any, P validatable[T]](obj P) error { return validateUnder(obj, APIFields) }
+
+func validateUnder[T any, P validatable[T]](obj P, fields []string) error {
+	ctxs, err := contexts(fields)
 	if err != nil {
 		return err
 	}
@@ -92,7 +99,7 @@ func Validate[T any, P validatable[T]](obj P) error {
 		c := P(obj.DeepCopy())
 		c.SetDefaults(ctx)
 		if fe := c.Validate(ctx).Filter(apis.ErrorLevel); fe != nil {
-			errs = append(errs, fmt.Errorf("enable-api-fields %q: %w", APIFields[i], fe))
+			errs = append(errs, fmt.Errorf("enable-api-fields %q: %w", fields[i], fe))
 		}
 	}
 	return errors.Join(errs...)
@@ -106,11 +113,14 @@ func ValidatePipeline(p *v1.Pipeline) error { return Validate(p) }
 
 // ValidatePipelineRun validates a PipelineRun; see Validate. A PipelineRun with only
 // generateName is validated under a generated name, as the API server names it before
-// admission.
+// admission; one that references its Pipeline through a resolver, under ResolverAPIFields.
 func ValidatePipelineRun(pr *v1.PipelineRun) error {
 	if pr.Name == "" && pr.GenerateName != "" {
 		pr = pr.DeepCopy()
 		pr.Name = pr.GenerateName + "abcde"
+	}
+	if ref := pr.Spec.PipelineRef; ref != nil && ref.Resolver != "" {
+		return validateUnder(pr, ResolverAPIFields)
 	}
 	return Validate(pr)
 }

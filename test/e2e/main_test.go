@@ -2,9 +2,11 @@
 
 // Package e2e runs iter8-tekton end to end on a whole single-node Kubernetes with the
 // real Tekton controller and webhook (test/local-cluster, full mode; root): the stage
-// images are imported into the node's containerd, the project is installed with
-// `kubectl apply -k config/`, and PipelineRuns made by `iter8ctl pipelinerun` run the
-// experiments in pods.
+// images are imported into the node's containerd, the project is installed from a release
+// (`make release` into a registry on the node's bridge, then crds.yaml and release.yaml, as
+// docs/release.md says), and PipelineRuns made by `iter8ctl pipelinerun` run the
+// experiments in pods: the seed's through Tekton's bundles resolver with the released
+// stage image, the others with the freshly built images imported into containerd.
 //
 //	make e2e          # or: go test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
 //
@@ -114,7 +116,7 @@ func setup() error {
 		}
 	}
 
-	logf("installing the project (config/install/README.md) and the Knative and Istio CRDs")
+	logf("installing the Knative and Istio CRDs")
 	files, err := harness.KnativeServingCRDs(ctx)
 	if err != nil {
 		return err
@@ -126,25 +128,12 @@ func setup() error {
 	if err := harness.InstallCRDs(ctx, cluster.config, append(files, istio...)...); err != nil {
 		return err
 	}
-	return install(ctx, filepath.Join(root, "config"))
-}
-
-// install runs the documented install (config/install/README.md): the CRDs, RBAC and
-// Tekton objects, a wait for the CRDs, then the shared Metrics.
-func install(ctx context.Context, dir string) error {
-	for _, args := range [][]string{
-		{"apply", "-k", dir},
-		{"wait", "--for=condition=Established", "--timeout=60s", "crd", "-l", "app.kubernetes.io/part-of=iter8-tekton"},
-		{"apply", "-k", filepath.Join(dir, "metrics")},
-	} {
-		if _, err := kubectl(ctx, nil, args...); err != nil {
-			return err
-		}
-	}
-	return nil
+	// The project as a user installs a release: from dist/, its images from a registry.
+	return installRelease(ctx)
 }
 
 func teardown() {
+	teardownRelease()
 	if started && os.Getenv("ITER8_E2E_KEEP") == "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
