@@ -6,7 +6,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/olekukonko/tablewriter"
 	"sigs.k8s.io/yaml"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
@@ -240,31 +239,22 @@ func (s *Summary) winnerExplanation() []string {
 
 // table renders rows under the header first + versions in the style of the seed: row lines,
 // upper-case centred headers, numbers right-aligned, text left-aligned and wrapped at 30
-// characters.
+// characters. See table.go for the layout.
 func (s *Summary) table(w io.Writer, first string, rows [][]string) {
-	t := tablewriter.NewWriter(w)
-	t.SetRowLine(true)
 	// Upper-casing here rather than by tablewriter keeps '_' and '.' in version names,
 	// which its header formatting would turn into spaces.
-	t.SetAutoFormatHeaders(false)
 	// Cells are escaped before the layout, so that the columns' widths are those printed.
-	header := []string{strings.ToUpper(first)}
+	header := []string{termsafe.Escape(strings.ToUpper(first))}
 	for _, v := range s.Versions {
 		header = append(header, termsafe.Escape(strings.ToUpper(v)))
 	}
-	t.SetHeader(header)
 	for _, row := range rows {
 		for i := range row {
 			row[i] = termsafe.Escape(row[i])
 		}
 	}
-	// The label column is text even where a wrapped line such as "2000.000" looks like a
-	// number; the version columns align numbers right and text left.
-	align := make([]int, len(header))
-	align[0] = tablewriter.ALIGN_LEFT
-	t.SetColumnAlignment(align)
-	t.AppendBulk(rows)
-	t.Render()
+	// Text writes to a strings.Builder, which never fails, nor does tablewriter on strings.
+	_ = renderTable(w, header, rows)
 }
 
 // Details are the lines of describe's Assessment Details section: every failed or

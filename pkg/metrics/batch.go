@@ -270,7 +270,7 @@ func (c *Collector) batch(ctx context.Context, t promTarget, queries []string, a
 	r := c.retry(ctx, t.timeout, func(ctx context.Context) (Result, bool) {
 		results, fallback = nil, false
 		sc := &statusClient{Client: client, auth: t.auth}
-		v, warnings, err := promv1.NewAPI(sc).Query(ctx, text, at)
+		v, warnings, _, err := promv1.NewAPI(sc).Query(ctx, text, at)
 		if err != nil {
 			reason, transient := prometheusError(ctx, err, sc, t.red)
 			// A permanent answer is about one of the queries, which alone tell which.

@@ -53,15 +53,29 @@ func (c *Collector) prometheus(ctx context.Context, spec *v2alpha1.MetricSpec, a
 	}
 	return c.retry(ctx, timeout, func(ctx context.Context) (Result, bool) {
 		sc := &statusClient{Client: client, auth: auth}
-		v, warnings, err := promv1.NewAPI(sc).Query(ctx, query, at)
+		v, warnings, _, err := promv1.NewAPI(sc).Query(ctx, query, at)
 		if err != nil {
 			reason, transient := prometheusError(ctx, err, sc, red)
 			return errorResult(query, "%s", reason), transient
+		}
+		if reason, ok := notPrometheus(v, sc); ok {
+			return errorResult(query, "%s", reason), false
 		}
 		r := withWarnings(promValue(v), warnings)
 		r.Query = query
 		return r, false
 	})
+}
+
+// notPrometheus describes an answer that the client took without error and that holds no
+// result: Prometheus always sends one, but client_golang (since v1.25) takes any JSON
+// object at 200, another API's too, for a result-less answer. Like any other answer that
+// is not Prometheus', it is described, never quoted.
+func notPrometheus(v model.Value, sc *statusClient) (string, bool) {
+	if v != nil || sc.resp == nil {
+		return "", false
+	}
+	return "unexpected response: " + responseShape(sc.resp, sc.body), true
 }
 
 // withWarnings adds Prometheus' warnings to the reason of a result without a value, where

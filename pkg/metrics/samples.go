@@ -148,10 +148,13 @@ func (c *Collector) querySamples(ctx context.Context, exp *v2alpha1.Experiment, 
 	var values []float64
 	r := c.retry(ctx, timeout, func(ctx context.Context) (Result, bool) {
 		sc := &statusClient{Client: client, auth: auth}
-		v, _, err := promv1.NewAPI(sc).QueryRange(ctx, query, rng)
+		v, _, _, err := promv1.NewAPI(sc).QueryRange(ctx, query, rng)
 		if err != nil {
 			reason, transient := prometheusError(ctx, err, sc, red)
 			return errorResult(query, "%s", reason), transient
+		}
+		if reason, ok := notPrometheus(v, sc); ok {
+			return errorResult(query, "%s", reason), false
 		}
 		var res Result
 		values, res = rangeSamples(v)

@@ -86,6 +86,28 @@ func TestCollectSamplesPrometheusRange(t *testing.T) {
 	}
 }
 
+// TestCollectSamplesNotPrometheus: another API's JSON at 200, which the client takes for an
+// answer without a result, is an unexpected response, described and not quoted.
+func TestCollectSamplesNotPrometheus(t *testing.T) {
+	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"status": "ok", "token": "internal-s3cr3t"}`)
+	}))
+	defer prom.Close()
+	step := int32(2)
+	m := v2alpha1.Metric{Spec: v2alpha1.MetricSpec{
+		Provider: ptr("prometheus"), URLTemplate: ptr(prom.URL + "/api/v1/query"),
+		Params:  []v2alpha1.NamedValue{{Name: "query", Value: `latency{v="$name"}`}},
+		Samples: &v2alpha1.MetricSamples{StepSeconds: &step},
+	}}
+	c := &Collector{Now: func() time.Time { return time.Unix(1700000010, 0) }}
+	got := c.CollectSamples(context.Background(), samplesExperiment(m)).Data["ns/m"]["b"]
+	want := "unexpected response: an application/json response of 44 bytes (not recorded)"
+	if got.State != v2alpha1.MetricStateError || got.Reason != want {
+		t.Errorf("series %s %q, want %s %q", got.State, got.Reason, v2alpha1.MetricStateError, want)
+	}
+}
+
 func TestRangeSamplesFailures(t *testing.T) {
 	series := func(vals ...float64) *model.SampleStream {
 		s := &model.SampleStream{}

@@ -100,7 +100,7 @@ func BenchmarkQueryShapes(b *testing.B) {
 				for i := range n {
 					lo, hi := i*len(c.queries)/n, (i+1)*len(c.queries)/n
 					go func() {
-						_, _, err := api.Query(b.Context(), batchQuery(c.queries[lo:hi]), time.Now())
+						_, _, _, err := api.Query(b.Context(), batchQuery(c.queries[lo:hi]), time.Now())
 						errs <- err
 					}()
 				}
@@ -125,7 +125,7 @@ func checkMergedEquivalent(b *testing.B, api promv1.API, singles, merged []strin
 	b.Helper()
 	at := time.Now()
 	for m, mq := range merged {
-		v, _, err := api.Query(b.Context(), mq, at)
+		v, _, _, err := api.Query(b.Context(), mq, at)
 		if err != nil {
 			b.Fatalf("merged query %d: %v", m, err)
 		}
@@ -134,7 +134,7 @@ func checkMergedEquivalent(b *testing.B, api promv1.API, singles, merged []strin
 			got[string(s.Metric["revision_name"])] = float64(s.Value)
 		}
 		for i, r := range revisions {
-			v, _, err := api.Query(b.Context(), singles[m*len(revisions)+i], at)
+			v, _, _, err := api.Query(b.Context(), singles[m*len(revisions)+i], at)
 			if err != nil {
 				b.Fatalf("single query %d/%s: %v", m, r, err)
 			}

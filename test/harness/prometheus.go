@@ -291,7 +291,7 @@ func (p *Prometheus) WaitForSamples(ctx context.Context, query string) (model.Ve
 	}
 	last := "no answer yet"
 	for {
-		v, _, err := p.api.Query(ctx, query, time.Now())
+		v, _, _, err := p.api.Query(ctx, query, time.Now())
 		switch {
 		case err != nil:
 			last = err.Error()

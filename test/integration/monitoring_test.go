@@ -107,7 +107,7 @@ func TestExperimentMetrics(t *testing.T) {
 
 	query := func(q string) map[string]float64 {
 		t.Helper()
-		v, _, err := prom.API().Query(ctx, q, time.Now())
+		v, _, _, err := prom.API().Query(ctx, q, time.Now())
 		if err != nil {
 			t.Fatalf("query %s: %v", q, err)
 		}
@@ -199,7 +199,7 @@ func TestExperimentMetrics(t *testing.T) {
 	for _, p := range dash.Panels {
 		for _, tg := range p.Targets {
 			q := strings.NewReplacer("$namespace", ns, "$experiment", "done").Replace(tg.Expr)
-			if _, _, err := prom.API().Query(ctx, q, time.Now()); err != nil {
+			if _, _, _, err := prom.API().Query(ctx, q, time.Now()); err != nil {
 				t.Errorf("dashboard panel %q: %v", p.Title, err)
 			}
 		}
