@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"math"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -391,4 +392,119 @@ func FuzzMergeVersions(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestCollectMerged checks what Collect does with merged queries, against a fake that
+// answers each query as told; merge_integration_test.go checks the answers of a real
+// Prometheus.
+func TestCollectMerged(t *testing.T) {
+	val := func(v float64, q string) Result {
+		return Result{State: v2alpha1.MetricStateValue, Value: v, Query: q, Attempts: 1}
+	}
+	q := func(metric, version string) string { return metric + "{v='" + version + "'}" }
+	batch := func(qs ...string) seenRequest {
+		return seenRequest{Method: http.MethodPost, Time: batchAt, Batch: true, Queries: qs}
+	}
+	alone := func(q string) seenRequest {
+		return seenRequest{Method: http.MethodPost, Time: batchAt, Queries: []string{q}}
+	}
+	byVersion := func(vs ...string) answer {
+		a := answer{}
+		for i := 0; i+1 < len(vs); i += 2 {
+			a.labels = append(a.labels, "v="+vs[i])
+			a.values = append(a.values, vs[i+1])
+		}
+		return a
+	}
+	const (
+		x     = `x{v=~"a|b"}`
+		sumX  = `sum by (v) (x{v=~"a|b"})`
+		sumE  = `sum by (v) (e{v=~"a|b"})`
+		count = "sum(x{v='$name'}) or on() vector(0)"
+		ratio = "(sum(e{v='$name'}) or on() vector(0)) / (sum(x{v='$name'}) or on() vector(0))"
+	)
+	sub := func(tmpl, v string) string { return strings.ReplaceAll(tmpl, "$name", v) }
+	tests := []struct {
+		name      string
+		templates []string
+		answers   map[string]answer
+		want      map[string]map[string]Result
+		requests  []seenRequest
+	}{{
+		name:      "one query for the versions, read by the label",
+		templates: []string{"x{v='$name'}"},
+		answers:   map[string]answer{x: byVersion("b", "2", "a", "1")},
+		want:      map[string]map[string]Result{"m0": {"a": val(1, q("x", "a")), "b": val(2, q("x", "b"))}},
+		requests:  []seenRequest{batch(x)},
+	}, {
+		name:      "a count and a ratio: three parts, one sent once, the division and the zeros here",
+		templates: []string{count, ratio},
+		answers:   map[string]answer{sumX: byVersion("a", "4"), sumE: byVersion("a", "1", "b", "2")},
+		want: map[string]map[string]Result{
+			"m0": {"a": val(4, sub(count, "a")), "b": val(0, sub(count, "b"))},
+			"m1": {"a": val(0.25, sub(ratio, "a")), "b": {State: v2alpha1.MetricStateNoData, Reason: "+Inf", Query: sub(ratio, "b"), Attempts: 1}},
+		},
+		requests: []seenRequest{batch(sumX, sumE)},
+	}, {
+		name:      "a merged query Prometheus refuses: each version alone",
+		templates: []string{"x{v='$name'}"},
+		answers:   map[string]answer{x: {bad: "too many samples"}, q("x", "a"): values("1"), q("x", "b"): values("2")},
+		want:      map[string]map[string]Result{"m0": {"a": val(1, q("x", "a")), "b": val(2, q("x", "b"))}},
+		requests:  []seenRequest{batch(x), alone(q("x", "a")), alone(q("x", "b"))},
+	}, {
+		name:      "a batch Prometheus refuses: the merged query alone, the others' versions alone",
+		templates: []string{"x{v='$name'}", "y{v='$name'} + on() vector(1)"},
+		answers: map[string]answer{x: byVersion("a", "1", "b", "2"), "y{v='a'}": values("3"),
+			"y{v='b'}": {bad: "1:1: bad"}},
+		want: map[string]map[string]Result{
+			"m0": {"a": val(1, q("x", "a")), "b": val(2, q("x", "b"))},
+			"m1": {"a": val(3, "y{v='a'} + on() vector(1)"),
+				"b": {State: v2alpha1.MetricStateError, Reason: "HTTP 400: 1:1: bad", Query: "y{v='b'} + on() vector(1)", Attempts: 1}},
+		},
+		requests: []seenRequest{batch(x, "y{v='a'} + on() vector(1)", "y{v='b'} + on() vector(1)"), batch(x),
+			alone("y{v='a'} + on() vector(1)"), alone("y{v='b'} + on() vector(1)")},
+	}, {
+		name:      "an answer that is not Prometheus' evaluation: each version alone",
+		templates: []string{"x{v='$name'}"},
+		answers:   map[string]answer{x: values("1", "2"), q("x", "a"): values("1"), q("x", "b"): values("2")},
+		want:      map[string]map[string]Result{"m0": {"a": val(1, q("x", "a")), "b": val(2, q("x", "b"))}},
+		requests:  []seenRequest{batch(x), alone(q("x", "a")), alone(q("x", "b"))},
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &batchProm{answer: byQuery(tc.answers)}
+			c := batchCollector()
+			c.NoMerge = false
+			got := c.Collect(t.Context(), batchExperiment(p.serve(t), []string{"a", "b"}, tc.templates...))
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Collect (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.requests, p.requests(), sortRequests); diff != "" {
+				t.Errorf("requests (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestCollectMergedFailure checks that a merged query's transient error is every
+// version's, as a batch's is.
+func TestCollectMergedFailure(t *testing.T) {
+	p := &batchProm{answer: func(string) answer { return values("1") }, fault: func(_ int, w http.ResponseWriter, _ *http.Request) bool {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	}}
+	c := batchCollector()
+	c.NoMerge = false
+	got := c.Collect(t.Context(), batchExperiment(p.serve(t), []string{"a", "b"}, "x{v='$name'}"))
+	want := map[string]map[string]Result{"m0": {}}
+	for _, v := range []string{"a", "b"} {
+		want["m0"][v] = Result{State: v2alpha1.MetricStateError, Query: "x{v='" + v + "'}", Attempts: 3,
+			Reason: "HTTP 503 Service Unavailable: an application/json response of 0 bytes (not recorded) (after 3 attempts)"}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Collect (-want +got):\n%s", diff)
+	}
+	if n := len(p.requests()); n != 3 {
+		t.Errorf("%d requests, want 3", n)
+	}
 }
