@@ -508,3 +508,38 @@ func TestCollectMergedFailure(t *testing.T) {
 		t.Errorf("%d requests, want 3", n)
 	}
 }
+
+// TestSplitMembers checks that batches hold at most the batch size of distinct queries,
+// a member's queries together, a query two members share once.
+func TestSplitMembers(t *testing.T) {
+	plain := func(q string) *promMember { return &promMember{query: q} }
+	merged := func(qs ...string) *promMember {
+		m := &mergedQuery{}
+		for _, q := range qs {
+			m.parts = append(m.parts, mergedPart{query: q})
+		}
+		return &promMember{merged: m}
+	}
+	tests := []struct {
+		name    string
+		members []*promMember
+		size    int
+		want    [][]string
+	}{
+		{name: "even", members: []*promMember{plain("a"), plain("b"), plain("c"), plain("d")}, size: 3, want: [][]string{{"a", "b"}, {"c", "d"}}},
+		{name: "a member's two queries together", members: []*promMember{plain("a"), merged("b", "c"), plain("d")}, size: 2, want: [][]string{{"a"}, {"b", "c"}, {"d"}}},
+		{name: "a shared query once", members: []*promMember{merged("n", "d"), merged("d"), merged("e", "d")}, size: 25, want: [][]string{{"n", "d", "e"}}},
+		{name: "a shared query counts once", members: []*promMember{merged("n", "d"), merged("d"), merged("e", "d"), plain("x")}, size: 2, want: [][]string{{"n", "d"}, {"e", "d"}, {"x"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got [][]string
+			for _, b := range split(tc.members, tc.size) {
+				got = append(got, b.queries)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
