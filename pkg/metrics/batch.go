@@ -110,14 +110,16 @@ func (c *Collector) promTargets(ctx context.Context, calls []versionQuery, read 
 	// Each metric's secret is read and checked at once; read shares the reads of one
 	// secret between the metrics that name it.
 	secrets := map[*v2alpha1.Metric]secretRead{}
+	// started is this loop's own: the reads write secrets while it goes on.
+	started := map[*v2alpha1.Metric]bool{}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for _, call := range calls {
 		m := call.job.metric
-		if _, ok := secrets[m]; ok || m.Spec.Secret == nil || *m.Spec.Secret == "" {
+		if started[m] || m.Spec.Secret == nil || *m.Spec.Secret == "" {
 			continue
 		}
-		secrets[m] = secretRead{}
+		started[m] = true
 		wg.Go(func() {
 			s, err := c.metricSecret(ctx, m, time.Duration(m.Spec.Timeout())*time.Second, read)
 			mu.Lock()
