@@ -58,6 +58,7 @@ FUZZ_TARGETS := \
 	./pkg/apis/iter8/v2alpha1:FuzzDecodeDocuments \
 	./pkg/metrics:FuzzSubstitute \
 	./pkg/metrics:FuzzJQExtract \
+	./pkg/metrics:FuzzMergeVersions \
 	./pkg/analytics:FuzzWeights \
 	./pkg/actions:FuzzSplitWords \
 	./pkg/termsafe:FuzzEscape \

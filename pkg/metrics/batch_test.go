@@ -48,6 +48,7 @@ func splitBatch(q string) ([]string, bool) {
 // answer is how the fake Prometheus answers one query.
 type answer struct {
 	values []string // one series per value
+	labels []string // when set, the label name=value of each value's series (a merged query's)
 	scalar string   // a scalar result, which label_replace rejects in a batch
 	bad    string   // a parse error, which fails the whole batch
 }
@@ -117,6 +118,10 @@ func (p *batchProm) serve(t *testing.T) string {
 			}
 			for k, v := range a.values {
 				m := map[string]string{"s": strconv.Itoa(k)}
+				if k < len(a.labels) {
+					name, value, _ := strings.Cut(a.labels[k], "=")
+					m[name] = value
+				}
 				if batch {
 					label := batchLabel
 					if p.label != "" {

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 	"github.com/iter8-tools/iter8-tekton/pkg/credential"
@@ -78,6 +81,10 @@ type Collector struct {
 	// Collect to the same Prometheus with the same secret, authentication and timeout are
 	// joined. DefaultBatchSize when 0; 1 or less sends every query alone.
 	BatchSize int
+	// NoMerge sends each version's query as written. By default the queries of a metric
+	// whose versions' queries differ only in the values of label matchers are merged into
+	// one that answers every version (see mergeVersions), when they are batched.
+	NoMerge bool
 }
 
 // job is one metric to collect under the key analytics looks it up by.
@@ -157,7 +164,10 @@ func builtinRef(ref string) (*v2alpha1.Metric, bool) {
 // metric's timeout, so a slow backend delays only its own queries. Prometheus queries are
 // all evaluated at the collector's now, and those that share a Prometheus, a secret, an
 // authentication and a timeout are sent together, up to BatchSize distinct queries per
-// request, each still getting its own Result as if sent alone. Collect never fails:
+// request, each still getting its own Result as if sent alone; unless NoMerge, a metric's
+// queries for several versions go as one query that answers them all where
+// mergeVersions proves the results the same (its Results are as if each version's query
+// was sent alone too, Query included). Collect never fails:
 // every problem is a Result in state Error or NoData. A reference that nothing resolves
 // to is an Error; iter8-system/<builtin name> and a bare builtin name resolve to the
 // builtin metric when status.metrics does not hold them.
@@ -291,8 +301,9 @@ func (r *collection) single(call versionQuery) {
 }
 
 // batched sends the Prometheus queries that share a target in as few requests as the
-// batch size allows; a group of one query, and the queries of a metric whose target
-// cannot be resolved, go alone.
+// batch size allows, each metric's queries for several versions merged into one where
+// mergeVersions can; a group of one query, and the queries of a metric whose target cannot
+// be resolved, go alone.
 func (r *collection) batched(calls []versionQuery) {
 	if len(calls) == 0 {
 		return
@@ -307,31 +318,68 @@ func (r *collection) batched(calls []versionQuery) {
 			continue
 		}
 		backend := r.c.backendKey(g.calls[0].job.metric)
-		for _, b := range g.split(r.c.batchSize()) {
-			var members []versionQuery
-			for _, cs := range b.calls {
-				members = append(members, cs...)
+		for _, b := range split(g.members(!r.c.NoMerge), r.c.batchSize()) {
+			var calls []versionQuery
+			for _, m := range b.members {
+				calls = append(calls, m.allCalls()...)
 			}
-			if len(b.queries) == 1 {
+			if len(b.members) == 1 && b.members[0].merged == nil {
 				// One distinct query needs no label to tell its answers apart.
-				r.spawn(backend, members, func() {
-					r.setAll(members, r.c.queryWith(r.ctx, members[0].job.metric, members[0].args, r.at, r.secrets.secret))
+				m := b.members[0]
+				r.spawn(backend, calls, func() {
+					r.setAll(m.calls, r.c.queryWith(r.ctx, m.calls[0].job.metric, m.calls[0].args, r.at, r.secrets.secret))
 				})
 				continue
 			}
-			r.spawn(backend, members, func() {
-				results, outcome := r.c.batch(r.ctx, g.target, b.queries, r.at)
-				if outcome == batchFallback {
-					// The members queue for the slot this work frees when it returns.
-					for _, m := range members {
-						r.single(m)
-					}
-					return
-				}
-				for i, cs := range b.calls {
-					r.setAll(cs, results[i])
-				}
-			})
+			r.spawn(backend, calls, func() { r.sendBatch(g.target, backend, b) })
+		}
+	}
+}
+
+// sendBatch sends a batch and gives each of its calls its result.
+func (r *collection) sendBatch(t promTarget, backend string, b *promBatch) {
+	ans, outcome := r.c.batch(r.ctx, t, b.queries, r.at)
+	switch outcome {
+	case batchFallback:
+		// The members queue for the slot this work frees when it returns: a merged one
+		// goes alone, unless it was alone already; the others' calls one by one.
+		for _, m := range b.members {
+			if m.merged != nil && len(b.members) > 1 {
+				r.spawn(backend, m.allCalls(), func() {
+					r.sendBatch(t, backend, &promBatch{members: []*promMember{m}, queries: m.queries()})
+				})
+				continue
+			}
+			for _, call := range m.allCalls() {
+				r.single(call)
+			}
+		}
+		return
+	case batchFailed:
+		for _, m := range b.members {
+			r.setAll(m.allCalls(), ans.failed)
+		}
+		return
+	}
+	for _, m := range b.members {
+		answers := make([]model.Vector, 0, 2)
+		for _, q := range m.queries() {
+			answers = append(answers, ans.parts[slices.Index(b.queries, q)])
+		}
+		if m.merged == nil {
+			r.setAll(m.calls, ans.result(t.red, answers[0]))
+			continue
+		}
+		versions, err := m.merged.answer(answers)
+		if err != nil {
+			// Not Prometheus' evaluation of the merged query: each version alone.
+			for _, call := range m.allCalls() {
+				r.single(call)
+			}
+			continue
+		}
+		for i, calls := range m.byKey {
+			r.setAll(calls, ans.result(t.red, versions[i]))
 		}
 	}
 }

@@ -22,6 +22,13 @@
 // that fails for good (a query that does not parse, a scalar) is retried query by query; a
 // transient failure is the failure of every query in it.
 //
+// Before that, a metric's queries for several versions, which differ only in the values
+// of label matchers, are merged into one query whose series carry those labels (merge.go:
+// the rewrite is made on the parsed PromQL, only for expressions whose per-series
+// meaning it keeps, and falls back to the queries as written for anything else), so that
+// Prometheus evaluates each metric once per iteration rather than once per version. Each
+// version still gets the result its own query would get, and Query is that query.
+//
 // Version variables are escaped for where they go: PromQL string escapes in a Prometheus
 // query (so '$revision' stays one string whatever the value), JSON string escapes in a
 // body (so a placeholder belongs inside a JSON string), URL encoding in params.

@@ -25,7 +25,9 @@ func ptr[T any](v T) *T { return &v }
 // testCollector retries quickly so that the tests stay fast. Its secrets may be sent to
 // the loopback servers of the tests.
 func testCollector(secrets map[string]map[string][]byte) *Collector {
-	c := &Collector{Retry: Backoff{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, Attempts: 3}}
+	// NoMerge: the fakes answer a version's query by its text and evaluate no PromQL.
+	// Merging has tests of its own (merge_test.go, and against a real Prometheus).
+	c := &Collector{Retry: Backoff{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, Attempts: 3}, NoMerge: true}
 	if secrets != nil {
 		c.Secrets = func(_ context.Context, ns, name string) (*credential.Secret, error) {
 			s, ok := secrets[ns+"/"+name]

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,13 +46,61 @@ func mergeByHand(tmpl string, revisions []string, keepZero bool) string {
 	return strings.ReplaceAll(q, " or on() vector(0)", zeros)
 }
 
-// BenchmarkQueryShapes measures what one iteration's 10 × 10 queries cost a real Prometheus
-// depending on how they are sent, against 1 × 3 sent as the stages send them (one batched
-// request). Besides ns/op it reports prom-cpu-ms/op, the processor time the Prometheus
-// process used per iteration (from /proc), which no client-side change can remove. It
-// records why BenchmarkIterationQueries misses its 3× target: see docs/benchmarks.md.
+// shapeSize is versions × metrics.
+type shapeSize struct{ versions, metrics int }
+
+func (s shapeSize) String() string { return fmt.Sprintf("%dx%d", s.versions, s.metrics) }
+
+// iterationShapes are one iteration's queries of a size in the shapes measured.
+type iterationShapes struct {
+	singles [][]string     // singles[m][v]: metric m's query for version v, as written
+	merged  []*mergedQuery // each metric's queries merged by mergeVersions (what Collect sends)
+	byHand  []string       // mergeByHand with the zeros
+	lower   []string       // mergeByHand without the zeros: the lower bound
+}
+
+// shapesOf builds the queries of size s over the first s.versions revisions. As in
+// BenchmarkIterationQueries, metrics m and m+5 share a template but not a query.
+func shapesOf(tb testing.TB, s shapeSize, revisions []string) iterationShapes {
+	tb.Helper()
+	var out iterationShapes
+	revs := revisions[:s.versions]
+	for m := range s.metrics {
+		t := strings.ReplaceAll(shapeTemplates[m%len(shapeTemplates)], "revision_name=", fmt.Sprintf("iter8_bench!='%d',revision_name=", m))
+		var qs []string
+		for _, r := range revs {
+			q, err := SubstitutePromQL(t, map[string]string{"revision": r})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			qs = append(qs, q)
+		}
+		out.singles = append(out.singles, qs)
+		out.byHand = append(out.byHand, mergeByHand(t, revs, true))
+		out.lower = append(out.lower, mergeByHand(t, revs, false))
+		if len(qs) > 1 {
+			mq, err := mergeVersions(qs)
+			if err != nil {
+				tb.Fatalf("metric %d does not merge: %v", m, err)
+			}
+			out.merged = append(out.merged, mq)
+		}
+	}
+	return out
+}
+
+// BenchmarkQueryShapes measures what one iteration's queries cost a real Prometheus
+// depending on how they are sent, at 1 × 3, 10 × 10 and 50 × 50: as written, batched
+// DefaultBatchSize to a request (what the stages sent before merging); each metric's
+// queries merged by mergeVersions, batched the same way (what Collect sends); and the
+// lower bound of any merge, a hand-made merge without the zero per version that
+// `or on() vector(0)` needs. At 10 × 10 it also measures the other ways recorded in
+// docs/benchmarks.md. Besides ns/op it reports prom-cpu-ms/op, the processor time the
+// Prometheus process used per iteration (from /proc, in steps of 10 ms: run it for
+// seconds, -benchtime 3s), which no client-side change can remove. Requests run at most
+// DefaultParallelism at a time, as Collect sends them.
 func BenchmarkQueryShapes(b *testing.B) {
-	revisions := make([]string, 10)
+	revisions := make([]string, 50)
 	for i := range revisions {
 		revisions[i] = fmt.Sprintf("sample-app-v%d", i+1)
 	}
@@ -64,87 +113,137 @@ func BenchmarkQueryShapes(b *testing.B) {
 		b.Fatal(err)
 	}
 	api := promv1.NewAPI(client)
-
-	var singles, merged, mergedNoZero []string
-	for m := range 10 {
-		// As BenchmarkIterationQueries: metrics m and m+5 share a template but not a query.
-		t := strings.ReplaceAll(shapeTemplates[m%len(shapeTemplates)], "revision_name=", fmt.Sprintf("iter8_bench!='%d',revision_name=", m))
-		for _, r := range revisions {
-			singles = append(singles, strings.ReplaceAll(t, "$revision", r))
-		}
-		merged = append(merged, mergeByHand(t, revisions, true))
-		mergedNoZero = append(mergedNoZero, mergeByHand(t, revisions, false))
+	idle0, err := prom.CPUTime()
+	if err != nil {
+		b.Fatal(err)
 	}
-	checkMergedEquivalent(b, api, singles, merged, revisions)
+	time.Sleep(2 * time.Second)
+	idle1, err := prom.CPUTime()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("Prometheus idle (scraping 50 revisions' series every second): %.1f ms of CPU per second", float64(idle1-idle0)/2e6)
 
-	for _, c := range []struct {
-		name    string
-		queries []string
-		perReq  int // queries per request; the requests are concurrent
-	}{
-		{"1x3/batched", singles[:3], DefaultBatchSize},
-		{"10x10/batched", singles, DefaultBatchSize},
-		{"10x10/one-request", singles, len(singles)},
-		{"10x10/request-per-query", singles, 1},
-		{"10x10/merged-per-metric", merged, DefaultBatchSize},
-		{"10x10/merged-per-metric-no-zero", mergedNoZero, DefaultBatchSize},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			n := (len(c.queries) + c.perReq - 1) / c.perReq
-			cpu0, err := prom.CPUTime()
-			if err != nil {
-				b.Fatal(err)
-			}
-			for b.Loop() {
-				errs := make(chan error, n)
-				for i := range n {
-					lo, hi := i*len(c.queries)/n, (i+1)*len(c.queries)/n
-					go func() {
-						_, _, _, err := api.Query(b.Context(), batchQuery(c.queries[lo:hi]), time.Now())
-						errs <- err
-					}()
+	for _, size := range []shapeSize{{1, 3}, {10, 10}, {50, 50}} {
+		sh := shapesOf(b, size, revisions)
+		checkShapes(b, api, sh, revisions[:size.versions])
+		var singles, merged []string
+		for _, qs := range sh.singles {
+			singles = append(singles, qs...)
+		}
+		seen := map[string]bool{}
+		for _, m := range sh.merged {
+			for _, p := range m.parts {
+				if !seen[p.query] {
+					seen[p.query] = true
+					merged = append(merged, p.query)
 				}
-				for range n {
-					if err := <-errs; err != nil {
-						b.Fatal(err)
+			}
+		}
+		if size.versions == 1 {
+			merged = singles
+		}
+		shapes := []struct {
+			name    string
+			queries []string
+			perReq  int // queries per request
+		}{
+			{"batched", singles, DefaultBatchSize},
+			{"merged", merged, DefaultBatchSize},
+			{"merged-no-zero", sh.lower, DefaultBatchSize},
+		}
+		if size == (shapeSize{10, 10}) {
+			shapes = append(shapes, []struct {
+				name    string
+				queries []string
+				perReq  int
+			}{
+				{"one-request", singles, len(singles)},
+				{"request-per-query", singles, 1},
+				{"merged-by-hand", sh.byHand, DefaultBatchSize},
+			}...)
+		}
+		for _, c := range shapes {
+			b.Run(size.String()+"/"+c.name, func(b *testing.B) {
+				n := (len(c.queries) + c.perReq - 1) / c.perReq
+				cpu0, err := prom.CPUTime()
+				if err != nil {
+					b.Fatal(err)
+				}
+				for b.Loop() {
+					sem := make(chan struct{}, DefaultParallelism)
+					var wg sync.WaitGroup
+					errs := make(chan error, n)
+					for i := range n {
+						lo, hi := i*len(c.queries)/n, (i+1)*len(c.queries)/n
+						sem <- struct{}{}
+						wg.Go(func() {
+							defer func() { <-sem }()
+							_, _, _, err := api.Query(b.Context(), batchQuery(c.queries[lo:hi]), time.Now())
+							errs <- err
+						})
+					}
+					wg.Wait()
+					close(errs)
+					for err := range errs {
+						if err != nil {
+							b.Fatal(err)
+						}
 					}
 				}
-			}
-			cpu1, err := prom.CPUTime()
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(cpu1-cpu0)/1e6/float64(b.N), "prom-cpu-ms/op")
-		})
+				cpu1, err := prom.CPUTime()
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(cpu1-cpu0)/1e6/float64(b.N), "prom-cpu-ms/op")
+			})
+		}
 	}
 }
 
-// checkMergedEquivalent fails unless every merged query gives each revision the value its
-// single query gives, at one instant: the rewrite measured must be a real alternative.
-func checkMergedEquivalent(b *testing.B, api promv1.API, singles, merged []string, revisions []string) {
+// checkShapes fails unless, at one instant, every merged query gives each version the
+// result its own query gives (mergeVersions' by Collect's reading, mergeByHand's by the
+// value of each revision's series): the shapes measured must be real alternatives.
+func checkShapes(b *testing.B, api promv1.API, sh iterationShapes, revisions []string) {
 	b.Helper()
 	at := time.Now()
-	for m, mq := range merged {
-		v, _, _, err := api.Query(b.Context(), mq, at)
+	query := func(q string) model.Vector {
+		v, _, _, err := api.Query(b.Context(), q, at)
 		if err != nil {
-			b.Fatalf("merged query %d: %v", m, err)
+			b.Fatalf("%s: %v", q, err)
 		}
-		got := map[string]float64{}
-		for _, s := range v.(model.Vector) {
-			got[string(s.Metric["revision_name"])] = float64(s.Value)
+		return v.(model.Vector)
+	}
+	same := func(a, b Result) bool {
+		return a.State == b.State && a.Reason == b.Reason && (a.Value == b.Value || math.IsNaN(a.Value) && math.IsNaN(b.Value))
+	}
+	for m, qs := range sh.singles {
+		singles := make([]Result, len(qs))
+		for v, q := range qs {
+			singles[v] = promValue(query(q))
 		}
-		for i, r := range revisions {
-			v, _, _, err := api.Query(b.Context(), singles[m*len(revisions)+i], at)
+		if len(sh.merged) > 0 {
+			var answers []model.Vector
+			for _, p := range sh.merged[m].parts {
+				answers = append(answers, query(p.query))
+			}
+			parts, err := sh.merged[m].answer(answers)
 			if err != nil {
-				b.Fatalf("single query %d/%s: %v", m, r, err)
+				b.Fatalf("metric %d: %v", m, err)
 			}
-			vec := v.(model.Vector)
-			if len(vec) != 1 {
-				b.Fatalf("single query %d/%s: %d series", m, r, len(vec))
+			for v := range qs {
+				if got := promValue(parts[v]); !same(got, singles[v]) {
+					b.Fatalf("metric %d, %s: merged %+v, alone %+v", m, revisions[v], got, singles[v])
+				}
 			}
-			want, g := float64(vec[0].Value), got[r]
-			if !(want == g || math.IsNaN(want) && math.IsNaN(g)) {
-				b.Fatalf("metric %d, %s: merged %v, single %v", m, r, g, want)
+		}
+		byRevision := map[string]float64{}
+		for _, s := range query(sh.byHand[m]) {
+			byRevision[string(s.Metric["revision_name"])] = float64(s.Value)
+		}
+		for v, r := range revisions {
+			if got := number(byRevision[r]); !same(got, singles[v]) {
+				b.Fatalf("metric %d, %s: merged by hand %v, alone %+v", m, r, byRevision[r], singles[v])
 			}
 		}
 	}

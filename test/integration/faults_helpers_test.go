@@ -33,8 +33,9 @@ const (
 // fakeProm is a Prometheus query API that answers the first `healthy` requests with a value
 // and every later one with its fault, and records the queries it got. Like Prometheus, it
 // answers a batch of queries (pkg/metrics joins the queries of one backend with `or`, each
-// labelled __iter8_q by label_replace) with one series per query, so that one iteration
-// of an experiment is one request.
+// labelled __iter8_q by label_replace) with one series per query, and the versions' queries
+// merged into one with a series per revision, so that one iteration of an experiment is one
+// request.
 type fakeProm struct {
 	fault   promFault
 	healthy int
@@ -60,13 +61,24 @@ func (f *fakeProm) serve(t *testing.T) string {
 		}
 		ts := fmt.Sprintf("%.3f", float64(time.Now().UnixMilli())/1000)
 		members := batchMember.FindAllStringSubmatch(r.Form.Get("query"), -1)
+		// A query that merges the versions' answers with a series per revision.
+		revisions := []string{""}
+		if m := mergedRevisions.FindStringSubmatch(r.Form.Get("query")); m != nil {
+			revisions = strings.Split(m[1], "|")
+		}
 		vector := func(v string) string {
-			if len(members) == 0 {
-				return `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"x"},"value":[` + ts + `,"` + v + `"]}]}}`
-			}
 			var series []string
-			for _, m := range members {
-				series = append(series, `{"metric":{"job":"x","__iter8_q":"`+m[1]+`"},"value":[`+ts+`,"`+v+`"]}`)
+			for _, rev := range revisions {
+				labels := `"job":"x"`
+				if rev != "" {
+					labels += `,"revision":"` + rev + `"`
+				}
+				if len(members) == 0 {
+					series = append(series, `{"metric":{`+labels+`},"value":[`+ts+`,"`+v+`"]}`)
+				}
+				for _, m := range members {
+					series = append(series, `{"metric":{`+labels+`,"__iter8_q":"`+m[1]+`"},"value":[`+ts+`,"`+v+`"]}`)
+				}
 			}
 			return `{"status":"success","data":{"resultType":"vector","result":[` + strings.Join(series, ",") + `]}}`
 		}
@@ -105,6 +117,11 @@ func (f *fakeProm) serve(t *testing.T) string {
 
 // batchMember finds the label each query of a batch gets: label_replace((q), "__iter8_q", "i", "", "").
 var batchMember = regexp.MustCompile(`"__iter8_q",\s*"(\d+)"`)
+
+// mergedRevisions finds the revisions of latencyQuery merged for several versions
+// (pkg/metrics sends latency{revision=~"a|b"} once for all; the revisions here have no
+// character a regular expression escapes).
+var mergedRevisions = regexp.MustCompile(`revision=~"([^"]*)"`)
 
 func (f *fakeProm) count() int {
 	f.mu.Lock()
