@@ -58,7 +58,7 @@ const (
 // figure. docs/benchmarks.md ("Concurrent experiments") records a run and docs/scale.md
 // extrapolates from it.
 //
-//	make bench-e2e   # go test -tags e2e -run '^$' -bench BenchmarkConcurrentExperiments -benchtime 1x -timeout 60m ./test/e2e/
+//	make bench-e2e   # go test -tags e2e -run '^$' -bench BenchmarkConcurrentExperiments -benchtime 1x -timeout 120m ./test/e2e/
 //
 // Half the experiments (even i) are seed-like Conformance tests of one version (no traffic
 // object), half Progressive Canaries that shift the weights of an Istio VirtualService of
@@ -71,7 +71,15 @@ const (
 // stages run in pods, as in the other e2e tests: inline PipelineRuns of `iter8ctl
 // pipelinerun --image localhost/iter8-tekton/stages:e2e --image-pull-policy Never`,
 // created at once.
+//
+// ITER8_E2E_TEKTON_QPS=Q sets the Tekton controller's kube-api-qps and kube-api-burst to Q
+// (KUBE_API_QPS, KUBE_API_BURST; Tekton doubles both) before the first batch. By default
+// the controller keeps Tekton's own limits: 20 requests/s, burst 20 (v1.6.0
+// cmd/controller/main.go).
 func BenchmarkConcurrentExperiments(b *testing.B) {
+	if q := os.Getenv("ITER8_E2E_TEKTON_QPS"); q != "" {
+		setTektonQPS(b, q)
+	}
 	var results []*concResult
 	for _, n := range concurrencyLevels {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
@@ -88,6 +96,23 @@ func BenchmarkConcurrentExperiments(b *testing.B) {
 	if len(results) > 0 {
 		b.Logf("concurrent experiments on the node (%d iterations of %s each):\n%s", concIterations, concInterval, concTable(results))
 	}
+}
+
+// setTektonQPS gives the Tekton controller's API client q requests/s and a burst of q
+// (doubled by Tekton) and waits for the new controller.
+func setTektonQPS(b *testing.B, q string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for _, args := range [][]string{
+		{"-n", "tekton-pipelines", "set", "env", "deployment/tekton-pipelines-controller", "KUBE_API_QPS=" + q, "KUBE_API_BURST=" + q},
+		{"-n", "tekton-pipelines", "rollout", "status", "deployment/tekton-pipelines-controller", "--timeout=180s"},
+	} {
+		if _, err := kubectl(ctx, nil, args...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	logf("the Tekton controller's client: KUBE_API_QPS=%s, KUBE_API_BURST=%s (Tekton doubles both)", q, q)
+	time.Sleep(10 * time.Second) // the old pod's exit, the new one's leader election
 }
 
 // concResult is what one or more batches of n experiments measured.
@@ -110,7 +135,8 @@ type concResult struct {
 	etcdPutBytes, etcdPuts  float64                  // during the batch, background subtracted
 	etcdDBBefore, etcdDB    float64                  // etcd's database size before and after
 	promQueries             float64                  // HTTP requests to /api/v1/query
-	liveBytes               int64                    // JSON of what a batch left in its namespaces
+	tektonRequests          float64                  // the Tekton controller's API requests, background subtracted
+	live                    map[string][2]int64      // what a batch left in its namespaces: objects, bytes of JSON
 	sloPodStart             histDelta                // kubelet_pod_start_sli_duration_seconds
 	mutating                histDelta                // apiserver_request_duration_seconds, writes
 	fsync                   histDelta                // etcd_disk_wal_fsync_duration_seconds
@@ -120,7 +146,7 @@ type concResult struct {
 
 type apiCounts struct {
 	writes, reads float64
-	byResource    map[string]float64 // writes by verb and resource
+	byResource    map[string]float64 // by verb and resource
 }
 
 func (r *concResult) cores(component string) float64 {
@@ -213,18 +239,34 @@ func (r *concResult) describe() string {
 		by = append(by, kv{k, v})
 	}
 	sort.Slice(by, func(i, j int) bool { return by[i].v > by[j].v })
-	s.WriteString("  writes per experiment by verb and resource:")
-	for i, x := range by {
-		if i == 12 || x.v/float64(r.experiments) < 0.5 {
-			break
+	for _, kind := range []string{"writes", "reads"} {
+		fmt.Fprintf(&s, "  %s per experiment by verb and resource:", kind)
+		n := 0
+		for _, x := range by {
+			verb, _, _ := strings.Cut(x.k, " ")
+			if writeVerbs[verb] != (kind == "writes") || x.v/float64(r.experiments) < 0.5 {
+				continue
+			}
+			if n++; n > 14 {
+				break
+			}
+			fmt.Fprintf(&s, " %s %.1f;", x.k, x.v/float64(r.experiments))
 		}
-		fmt.Fprintf(&s, " %s %.1f;", x.k, x.v/float64(r.experiments))
+		s.WriteString("\n")
 	}
-	s.WriteString("\n")
+	fmt.Fprintf(&s, "  Tekton controller: %.0f API requests (%.1f/s; %.1f per TaskRun; its client allows 20/s, burst 20)\n",
+		r.tektonRequests, r.tektonRequests/w, r.tektonRequests/float64(max(r.pods, 1)))
 	fmt.Fprintf(&s, "  etcd: %.0f puts, %.0f KiB put (%.0f KiB per experiment); db %.1f → %.1f MiB; WAL fsync mean %.1f ms, p99 %.1f ms\n",
 		r.etcdPuts, r.etcdPutBytes/1024, r.etcdPutBytes/1024/float64(r.experiments), r.etcdDBBefore/(1<<20), r.etcdDB/(1<<20), 1000*r.fsync.mean(), 1000*r.fsync.quantile(0.99))
-	fmt.Fprintf(&s, "  Prometheus: %.0f query requests (%.2f per experiment-iteration, %.2f/s); objects left per experiment: %.0f KiB of JSON\n",
-		r.promQueries, r.promQueries/float64(r.experiments*concIterations), r.promQueries/w, float64(r.liveBytes)/1024/float64(r.experiments))
+	fmt.Fprintf(&s, "  Prometheus: %.0f query requests (%.2f per experiment-iteration, %.2f/s)\n",
+		r.promQueries, r.promQueries/float64(r.experiments*concIterations), r.promQueries/w)
+	var liveTotal int64
+	s.WriteString("  objects left per experiment (count, KiB of JSON):")
+	for _, k := range sortedKeys(r.live) {
+		liveTotal += r.live[k][1]
+		fmt.Fprintf(&s, " %s %.1f, %.1f;", k, float64(r.live[k][0])/float64(r.experiments), float64(r.live[k][1])/1024/float64(r.experiments))
+	}
+	fmt.Fprintf(&s, " total %.0f KiB\n", float64(liveTotal)/1024/float64(r.experiments))
 	for _, e := range r.extra {
 		s.WriteString("  " + e + "\n")
 	}
@@ -280,7 +322,14 @@ func mergeConcResults(rs []*concResult) *concResult {
 		m.etcdPuts += r.etcdPuts
 		m.etcdDBBefore, m.etcdDB = r.etcdDBBefore, r.etcdDB
 		m.promQueries += r.promQueries
-		m.liveBytes += r.liveBytes
+		m.tektonRequests += r.tektonRequests
+		if m.live == nil {
+			m.live = map[string][2]int64{}
+		}
+		for k, v := range r.live {
+			x := m.live[k]
+			m.live[k] = [2]int64{x[0] + v[0], x[1] + v[1]}
+		}
 		m.sloPodStart.add(r.sloPodStart)
 		m.mutating.add(r.mutating)
 		m.fsync.add(r.fsync)
@@ -299,7 +348,7 @@ type concExperiment struct {
 
 // runConcurrentBatch sets up n experiments, runs them at once and measures the batch.
 func runConcurrentBatch(b *testing.B, n, round int) *concResult {
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
 	// A client of its own without client-go's default throttling (5/s), so that the batch's
 	// PipelineRuns are created at once and the benchmark's reads never queue.
@@ -438,7 +487,7 @@ func runConcurrentBatch(b *testing.B, n, round int) *concResult {
 	for _, e := range exps {
 		r.measure(b, e, prs[e.ns])
 	}
-	r.liveBytes = liveBytes(ctx, dyn, exps)
+	r.live = liveObjects(ctx, dyn, exps)
 
 	// Everything of the batch goes before the next one starts: the namespace controller
 	// deleting 40 namespaces' pods would run during the next batch otherwise.
@@ -683,10 +732,11 @@ func trSummary(trs map[string]*v1.TaskRun) string {
 	return strings.Join(out, " ")
 }
 
-// liveBytes is the JSON size of what the batch's experiments left in the cluster: the
-// Experiment, PipelineRun, TaskRuns, their pods, Events, Leases, VirtualServices. (etcd
-// keeps pods and Events as protobuf, somewhat smaller; custom resources as JSON.)
-func liveBytes(ctx context.Context, dyn dynamic.Interface, exps []*concExperiment) int64 {
+// liveObjects is what the batch's experiments left in the cluster, by resource: the
+// Experiment, PipelineRun, TaskRuns, their pods, Events, Leases, VirtualServices, as
+// object counts and bytes of JSON. (etcd keeps pods and Events as protobuf, somewhat
+// smaller; custom resources as JSON.)
+func liveObjects(ctx context.Context, dyn dynamic.Interface, exps []*concExperiment) map[string][2]int64 {
 	gvrs := []schema.GroupVersionResource{
 		{Group: "iter8.tools", Version: "v2alpha2", Resource: "experiments"},
 		pipelineRunGVR, taskRunGVR, vsGVR,
@@ -694,7 +744,7 @@ func liveBytes(ctx context.Context, dyn dynamic.Interface, exps []*concExperimen
 		{Version: "v1", Resource: "events"},
 		leaseGVR,
 	}
-	var total int64
+	out := map[string][2]int64{}
 	for _, e := range exps {
 		for _, g := range gvrs {
 			l, err := dyn.Resource(g).Namespace(e.ns).List(ctx, metav1.ListOptions{})
@@ -703,12 +753,15 @@ func liveBytes(ctx context.Context, dyn dynamic.Interface, exps []*concExperimen
 			}
 			for _, u := range l.Items {
 				if js, err := u.MarshalJSON(); err == nil {
-					total += int64(len(js))
+					x := out[g.Resource]
+					x[0]++
+					x[1] += int64(len(js))
+					out[g.Resource] = x
 				}
 			}
 		}
 	}
-	return total
+	return out
 }
 
 // --- Counters -------------------------------------------------------------------------
@@ -983,14 +1036,16 @@ func apiRequests(mfs map[string]*dto.MetricFamily) apiCounts {
 		switch verb := l["verb"]; {
 		case writeVerbs[verb]:
 			c.writes += v
-			res := l["resource"]
-			if l["subresource"] != "" {
-				res += "/" + l["subresource"]
-			}
-			c.byResource[verb+" "+res] += v
 		case verb == "GET" || verb == "LIST":
 			c.reads += v
+		default:
+			continue
 		}
+		res := l["resource"]
+		if l["subresource"] != "" {
+			res += "/" + l["subresource"]
+		}
+		c.byResource[l["verb"]+" "+res] += v
 	}
 	return c
 }
@@ -1022,6 +1077,19 @@ func (r *concResult) diff(s0, s1, bg0, bg1 *sample) {
 		scale*(etcd(bg1, "etcd_debugging_mvcc_put_total")-etcd(bg0, "etcd_debugging_mvcc_put_total"))
 	r.etcdDBBefore, r.etcdDB = etcd(s0, "etcd_mvcc_db_total_size_in_bytes"), etcd(s1, "etcd_mvcc_db_total_size_in_bytes")
 	r.fsync = histogram(s1.etcd, "etcd_disk_wal_fsync_duration_seconds", nil).minus(histogram(s0.etcd, "etcd_disk_wal_fsync_duration_seconds", nil))
+	tk := func(s *sample) float64 {
+		return histogram(s.tekton, "tekton_pipelines_controller_client_latency", nil).count
+	}
+	r.tektonRequests = tk(s1) - tk(s0) - scale*(tk(bg1)-tk(bg0))
+	for _, rec := range []string{"pipelinerun", "taskrun"} {
+		for _, ok := range []string{"true", "false"} {
+			match := func(l map[string]string) bool {
+				return strings.HasSuffix(l["reconciler"], "."+rec+".Reconciler") && l["success"] == ok
+			}
+			n := counter(s1.tekton, "tekton_pipelines_controller_reconcile_count", match) - counter(s0.tekton, "tekton_pipelines_controller_reconcile_count", match)
+			r.extra = append(r.extra, fmt.Sprintf("Tekton %s reconciles, success=%s: %.0f", rec, ok, n))
+		}
+	}
 	isQuery := func(l map[string]string) bool { return l["handler"] == "/api/v1/query" }
 	r.promQueries = counter(s1.prom, "prometheus_http_requests_total", isQuery) - counter(s0.prom, "prometheus_http_requests_total", isQuery)
 	r.sloPodStart = histogram(s1.kubelet, "kubelet_pod_start_sli_duration_seconds", nil).minus(histogram(s0.kubelet, "kubelet_pod_start_sli_duration_seconds", nil))
@@ -1040,6 +1108,7 @@ func (r *concResult) diff(s0, s1, bg0, bg1 *sample) {
 		{func(s *sample) map[string]*dto.MetricFamily { return s.tekton }, "tekton_pipelines_controller_client_latency", ""},
 		{func(s *sample) map[string]*dto.MetricFamily { return s.tekton }, "tekton_pipelines_controller_pipelinerun_duration_seconds", ""},
 		{func(s *sample) map[string]*dto.MetricFamily { return s.apiserver }, "apiserver_flowcontrol_request_wait_duration_seconds", "priority_level"},
+		{func(s *sample) map[string]*dto.MetricFamily { return s.kubelet }, "kubelet_pod_start_total_duration_seconds", ""},
 		{func(s *sample) map[string]*dto.MetricFamily { return s.kubelet }, "kubelet_pleg_relist_duration_seconds", ""},
 		{func(s *sample) map[string]*dto.MetricFamily { return s.kubelet }, "kubelet_pod_worker_duration_seconds", "operation_type"},
 		{func(s *sample) map[string]*dto.MetricFamily { return s.kubelet }, "kubelet_runtime_operations_duration_seconds", ""},
