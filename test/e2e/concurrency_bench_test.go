@@ -72,6 +72,7 @@ const (
 // pipelinerun --image localhost/iter8-tekton/stages:e2e --image-pull-policy Never`,
 // created at once.
 //
+// ITER8_E2E_CONCURRENCY=2,3 runs those levels instead of concurrencyLevels.
 // ITER8_E2E_TEKTON_QPS=Q sets the Tekton controller's kube-api-qps and kube-api-burst to Q
 // (KUBE_API_QPS, KUBE_API_BURST; Tekton doubles both) before the first batch. By default
 // the controller keeps Tekton's own limits: 20 requests/s, burst 20 (v1.6.0
@@ -80,8 +81,19 @@ func BenchmarkConcurrentExperiments(b *testing.B) {
 	if q := os.Getenv("ITER8_E2E_TEKTON_QPS"); q != "" {
 		setTektonQPS(b, q)
 	}
+	levels := concurrencyLevels
+	if v := os.Getenv("ITER8_E2E_CONCURRENCY"); v != "" {
+		levels = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				b.Fatalf("ITER8_E2E_CONCURRENCY=%q: want numbers of experiments separated by commas", v)
+			}
+			levels = append(levels, n)
+		}
+	}
 	var results []*concResult
-	for _, n := range concurrencyLevels {
+	for _, n := range levels {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			b.StopTimer()
 			var rs []*concResult
@@ -156,10 +168,10 @@ func (r *concResult) cores(component string) float64 {
 	return r.cpu[component].Seconds() / r.wall.Seconds()
 }
 
-// nodeCores is what the kubelet, containerd and the shims (with the runc runs they
-// waited for) used: the node's share of starting and stopping pods.
+// nodeCores is what the kubelet, containerd, the shims and runc used: the node's share of
+// starting and stopping pods.
 func (r *concResult) nodeCores() float64 {
-	return r.cores("kubelet") + r.cores("containerd") + r.cores("containerd-shims")
+	return r.cores("kubelet") + r.cores("containerd") + r.cores("containerd-shims") + r.cores("runc")
 }
 
 // stagePods is the processor time of the TaskRuns' pods: every pod's but Tekton's own.
@@ -188,7 +200,7 @@ func (r *concResult) report(b *testing.B, rounds int) {
 	b.ReportMetric(r.cores("tekton-controller"), "tekton-cpu-cores")
 	b.ReportMetric(r.cores("kube-apiserver"), "apiserver-cpu-cores")
 	b.ReportMetric(r.cores("etcd"), "etcd-cpu-cores")
-	b.ReportMetric(r.nodeCores(), "kubelet+containerd-cpu-cores")
+	b.ReportMetric(r.nodeCores(), "kubelet+containerd+runc-cpu-cores")
 	b.ReportMetric(r.stagePods(), "stage-pods-cpu-cores")
 	b.ReportMetric(r.cores("node"), "node-cpu-cores")
 	b.ReportMetric(r.other(), "other-cpu-cores")
@@ -276,7 +288,7 @@ func (r *concResult) describe() string {
 // concTable is the summary of every level, the table docs/benchmarks.md records.
 func concTable(rs []*concResult) string {
 	var s strings.Builder
-	s.WriteString("| N | overhead p50 / p95 (s per iteration) | missed slots | pods/s | Tekton controller | kube-apiserver | etcd | kubelet, containerd, shims | stage pods | node busy (other work) | node memory (peak, +Δ) | API writes/s | load average (1 min) |\n")
+	s.WriteString("| N | overhead p50 / p95 (s per iteration) | missed slots | pods/s | Tekton controller | kube-apiserver | etcd | kubelet, containerd, shims, runc | stage pods | node busy (other work) | node memory (peak, +Δ) | API writes/s | load average (1 min) |\n")
 	s.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rs {
 		fmt.Fprintf(&s, "| %d | %.2f / %.2f | %d of %d | %.2f | %.3f | %.3f | %.3f | %.3f | %.3f | %.2f (%.2f) | %d MiB, +%d | %.1f | %s → %s |\n",
@@ -482,6 +494,9 @@ func runConcurrentBatch(b *testing.B, n, round int) *concResult {
 	r.memBase, r.memPeak, r.rssBase, r.rssPeak = mem.base, mem.peak, mem.rssBase, mem.rssPeak
 	r.diff(s0, s1, bg0, bg1)
 	r.cpu["containerd-shims"] = mem.shimCPU
+	// The shims' children are the runc runs and the containers' processes that exited,
+	// which the kubelet's cgroup counted already: what is left of them is runc's.
+	r.cpu["runc"] = max(0, mem.shimChildrenCPU-(r.cpu["pods"]-r.cpu["tekton-controller"]-r.cpu["tekton-webhook"]-r.cpu["tekton-resolvers"]))
 	logf("N=%d: done in %.1f s (load average %s)", n, r.wall.Seconds(), r.load[1])
 
 	for _, e := range exps {
@@ -814,25 +829,36 @@ func clusterPIDs() map[string]int {
 }
 
 // procStat returns a process's processor time (user + system, its own and that of the
-// children it waited for: runc under a containerd shim) and resident memory.
+// children it waited for) and resident memory.
 func procStat(pid int) (time.Duration, int64, error) {
+	own, children, rss, err := procTimes(pid)
+	return own + children, rss, err
+}
+
+// procTimes returns a process's own processor time, that of the children it waited for,
+// and its resident memory.
+func procTimes(pid int) (own, children time.Duration, rss int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(f) < 22 {
-		return 0, 0, fmt.Errorf("short /proc/%d/stat", pid)
+		return 0, 0, 0, fmt.Errorf("short /proc/%d/stat", pid)
 	}
-	var ticks int64
-	for _, x := range f[11:15] { // utime, stime, cutime, cstime: fields 14-17
-		n, _ := strconv.ParseInt(x, 10, 64)
-		ticks += n
+	ticks := func(fields []string) time.Duration {
+		var n int64
+		for _, x := range fields {
+			v, _ := strconv.ParseInt(x, 10, 64)
+			n += v
+		}
+		// USER_HZ is 100 on every architecture Go supports here.
+		return time.Duration(n) * 10 * time.Millisecond
 	}
-	rss, _ := strconv.ParseInt(f[21], 10, 64)
-	// USER_HZ is 100 on every architecture Go supports here.
-	return time.Duration(ticks) * 10 * time.Millisecond, rss * int64(os.Getpagesize()), nil
+	pages, _ := strconv.ParseInt(f[21], 10, 64)
+	// utime and stime are fields 14-15, cutime and cstime 16-17, rss 24.
+	return ticks(f[11:13]), ticks(f[13:15]), pages * int64(os.Getpagesize()), nil
 }
 
 // nodeCPU is the busy time of all the node's processors since boot, from /proc/stat
@@ -1144,9 +1170,10 @@ type memSampler struct {
 
 type memFigures struct {
 	base, peak, rssBase, rssPeak int64
-	// The processor time of the containerd shims (one per pod sandbox, each with the runc
-	// runs it waited for), which come and go during the batch.
-	shimCPU time.Duration
+	// The processor time of the containerd shims (one per pod sandbox), which come and
+	// go during the batch: their own, and that of the children they waited for (the runc
+	// runs, and every container process that exited: the stage pods' steps).
+	shimCPU, shimChildrenCPU time.Duration
 }
 
 // startMemSampler reads the node's used memory (MemTotal − MemAvailable), the resident
@@ -1155,7 +1182,7 @@ type memFigures struct {
 func startMemSampler() *memSampler {
 	s := &memSampler{stopc: make(chan struct{}), done: make(chan memFigures, 1)}
 	var f memFigures
-	type seen struct{ first, last time.Duration }
+	type seen struct{ first, last, firstChildren, lastChildren time.Duration }
 	shimCPU := map[int]*seen{}
 	read := func(initial bool) int64 {
 		var rss int64
@@ -1163,12 +1190,12 @@ func startMemSampler() *memSampler {
 			x := shimCPU[pid]
 			if x == nil {
 				x = &seen{}
-				if initial {
-					x.first = st.cpu // only what it uses from now on counts
+				if initial { // only what it uses from now on counts
+					x.first, x.firstChildren = st.cpu, st.children
 				}
 				shimCPU[pid] = x
 			}
-			x.last = st.cpu
+			x.last, x.lastChildren = st.cpu, st.children
 			rss += st.rss
 		}
 		return clusterRSS() + rss
@@ -1184,6 +1211,7 @@ func startMemSampler() *memSampler {
 				read(false)
 				for _, x := range shimCPU {
 					f.shimCPU += x.last - x.first
+					f.shimChildrenCPU += x.lastChildren - x.firstChildren
 				}
 				s.done <- f
 				return
@@ -1202,8 +1230,8 @@ func (s *memSampler) stop() memFigures {
 }
 
 type shimStat struct {
-	cpu time.Duration
-	rss int64
+	cpu, children time.Duration
+	rss           int64
 }
 
 // shims are the containerd shims running now.
@@ -1213,8 +1241,8 @@ func shims() map[int]shimStat {
 	for _, c := range comms {
 		if b, err := os.ReadFile(c); err == nil && strings.HasPrefix(string(b), "containerd-shim") {
 			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(c))); err == nil {
-				if cpu, rss, err := procStat(pid); err == nil {
-					out[pid] = shimStat{cpu, rss}
+				if own, children, rss, err := procTimes(pid); err == nil {
+					out[pid] = shimStat{own, children, rss}
 				}
 			}
 		}
