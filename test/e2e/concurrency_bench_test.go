@@ -428,7 +428,7 @@ func runConcurrentBatch(b *testing.B, n, round int) *concResult {
 		b.Fatal(err)
 	}
 
-	waitForQuiet(n)
+	waitForQuiet(prom, n)
 	// Background: what the idle cluster (with the apps, the load and Prometheus) does in
 	// 15 s, subtracted from the batch's API and etcd counts.
 	logf("N=%d: measuring the idle cluster for 15 s", n)
@@ -1295,13 +1295,16 @@ func clusterRSS() int64 {
 	return sum
 }
 
-// waitForQuiet waits until the node's 1-minute load average is under
-// $ITER8_E2E_QUIET_LOAD (default 2), at most $ITER8_E2E_QUIET_WAIT (default 15m): other
-// work on the machine (builds, tests) competes with the batch for the same processors.
-// After that it goes on and the load average stays in the figures.
-func waitForQuiet(n int) {
-	limit, wait := 2.0, 15*time.Minute
-	if v, err := strconv.ParseFloat(os.Getenv("ITER8_E2E_QUIET_LOAD"), 64); err == nil {
+// waitForQuiet waits until other work on the machine (builds, tests of other checkouts),
+// which competes with the batch for the same processors, uses less than
+// $ITER8_E2E_QUIET_CPU cores (default 0.3) over 10 s, at most $ITER8_E2E_QUIET_WAIT
+// (default 15m); then it goes on, and the figures say how much other work there was.
+// Other work is the node's busy time less that of every process measured (the cluster's,
+// its pods', the shims', Prometheus's and this process's): the load average would count
+// the cluster's own idle work too, which grows with the batch's set-up.
+func waitForQuiet(prom *harness.Prometheus, n int) {
+	limit, wait := 0.3, 15*time.Minute
+	if v, err := strconv.ParseFloat(os.Getenv("ITER8_E2E_QUIET_CPU"), 64); err == nil {
 		limit = v
 	}
 	if v, err := time.ParseDuration(os.Getenv("ITER8_E2E_QUIET_WAIT")); err == nil {
@@ -1309,19 +1312,48 @@ func waitForQuiet(n int) {
 	}
 	deadline := time.Now().Add(wait)
 	for i := 0; ; i++ {
-		l, _ := strconv.ParseFloat(first(loadavg()), 64)
-		if l < limit {
+		node0, ours0 := busyCPU(prom)
+		time.Sleep(10 * time.Second)
+		node1, ours1 := busyCPU(prom)
+		busy := (node1 - node0).Seconds() / 10
+		other := busy - (ours1-ours0).Seconds()/10
+		if other < limit {
+			logf("N=%d: other work on the machine %.2f cores (node busy %.2f, load average %s)", n, other, busy, loadavg())
 			return
 		}
 		if time.Now().After(deadline) {
-			logf("N=%d: load average %s after %s, still over %.1f: going on", n, loadavg(), wait, limit)
+			logf("N=%d: other work on the machine %.2f cores (node busy %.2f, load average %s) after %s: going on", n, other, busy, loadavg(), wait)
 			return
 		}
 		if i%6 == 0 {
-			logf("N=%d: load average %s: waiting until it is under %.1f (at most until %s)", n, loadavg(), limit, deadline.UTC().Format("15:04:05"))
+			logf("N=%d: other work on the machine %.2f cores (node busy %.2f, load average %s): waiting until it is under %.2f (at most until %s)",
+				n, other, busy, loadavg(), limit, deadline.UTC().Format("15:04:05"))
 		}
-		time.Sleep(10 * time.Second)
 	}
+}
+
+// busyCPU is the node's busy time and that of the processes the benchmark measures.
+func busyCPU(prom *harness.Prometheus) (node, ours time.Duration) {
+	node, _ = nodeCPU()
+	for name, pid := range clusterPIDs() {
+		if strings.HasPrefix(name, "tekton-") {
+			continue // in the pods'
+		}
+		if t, _, err := procStat(pid); err == nil {
+			ours += t
+		}
+	}
+	ours += kubepodsCPU()
+	for _, st := range shims() {
+		ours += st.cpu // not their children: exited containers are in the pods' already
+	}
+	if t, _, err := procStat(os.Getpid()); err == nil {
+		ours += t
+	}
+	if t, err := prom.CPUTime(); err == nil {
+		ours += t
+	}
+	return node, ours
 }
 
 func first(s string) string { return strings.Fields(s + " ?")[0] }
