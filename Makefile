@@ -7,7 +7,7 @@ CONTROLLER_GEN := $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.1
 # Integration tests fail, rather than skip, when their real components are missing.
 export ITER8_INTEGRATION ?= required
 
-.PHONY: all build generate test unit e2e bench demo tools fuzz fmt vet lint clean release oracle
+.PHONY: all build generate test unit e2e bench bench-e2e demo tools fuzz fmt vet lint clean release oracle
 
 all: build
 
@@ -51,6 +51,14 @@ demo:
 e2e:
 	$(GO) vet -tags e2e ./test/e2e/
 	$(GO) test -tags e2e -count=1 -v -timeout 45m ./test/e2e/
+
+# bench-e2e runs 1, 5, 10, 20 and 40 experiments at once on the e2e node (as make e2e:
+# root, the whole-node cluster; about an hour) and reports the pipeline overhead, the missed
+# slots, pods/s and the control plane's processor time and memory per level
+# (BenchmarkConcurrentExperiments; docs/benchmarks.md, docs/scale.md). Not part of make e2e.
+bench-e2e:
+	$(GO) vet -tags e2e ./test/e2e/
+	$(GO) test -tags e2e -count=1 -run '^$$' -bench BenchmarkConcurrentExperiments -benchtime 1x -timeout 120m ./test/e2e/
 
 # fuzz runs every fuzz target for FUZZTIME each (go test -fuzz takes one target at a time).
 FUZZTIME ?= 5s

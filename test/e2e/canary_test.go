@@ -18,7 +18,7 @@ import (
 
 // installIn installs the ServiceAccount, RBAC, Tasks and Pipeline into ns with the overlay
 // that config/install/README.md documents.
-func installIn(t *testing.T, ns string) {
+func installIn(t testing.TB, ns string) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := cluster.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {

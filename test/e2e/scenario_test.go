@@ -144,7 +144,7 @@ func startPrometheus(t *testing.T, revs ...*revision) (*harness.Prometheus, stri
 
 // pointMetrics sets the Prometheus URL of the installed Knative Metrics, as a user does at
 // install time; their default names a Service of a Prometheus operator.
-func pointMetrics(t *testing.T, promURL string) {
+func pointMetrics(t testing.TB, promURL string) {
 	t.Helper()
 	ctx := context.Background()
 	l, err := cluster.dyn.Resource(metricGVR).Namespace("iter8-knative").List(ctx, metav1.ListOptions{})
@@ -233,7 +233,7 @@ func runExperiment(t *testing.T, expFile, ns string, intervalSeconds int) (strin
 	return strings.TrimPrefix(strings.TrimSpace(out), "pipelinerun.tekton.dev/"), []byte(pr)
 }
 
-func getExperiment(t *testing.T, ns, name string) *v2alpha1.Experiment {
+func getExperiment(t testing.TB, ns, name string) *v2alpha1.Experiment {
 	t.Helper()
 	u, err := cluster.dyn.Resource(v2alpha1.ExperimentResource).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
@@ -246,7 +246,7 @@ func getExperiment(t *testing.T, ns, name string) *v2alpha1.Experiment {
 	return exp
 }
 
-func writeFile(t *testing.T, name, content string) string {
+func writeFile(t testing.TB, name, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {

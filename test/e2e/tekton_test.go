@@ -85,7 +85,7 @@ func waitPipelineRun(t *testing.T, ns, name string, timeout time.Duration) *v1.P
 }
 
 // taskRuns returns the TaskRuns of a PipelineRun by pipeline task name.
-func taskRuns(t *testing.T, ns, pipelineRun string) map[string]*v1.TaskRun {
+func taskRuns(t testing.TB, ns, pipelineRun string) map[string]*v1.TaskRun {
 	t.Helper()
 	l, err := cluster.dyn.Resource(taskRunGVR).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "tekton.dev/pipelineRun=" + pipelineRun})
 	if err != nil {
