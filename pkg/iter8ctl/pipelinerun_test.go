@@ -39,17 +39,7 @@ func TestPipelineRun(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := runMain(tt.args, tt.stdin)
-			if r.code != ExitOK {
-				t.Fatalf("exit code %d, stderr %q", r.code, r.stderr)
-			}
-			var pr v1.PipelineRun
-			if err := tekton.DecodeStrict([]byte(r.stdout), &pr); err != nil {
-				t.Fatal(err)
-			}
-			if err := tekton.ValidatePipelineRun(&pr); err != nil {
-				t.Error(err)
-			}
+			pr := runPipelineRun(t, tt.args, tt.stdin)
 			if pr.Namespace != tt.wantNS || pr.Spec.TaskRunTemplate.ServiceAccountName != tt.wantSA {
 				t.Errorf("namespace %q, serviceAccountName %q; want %q, %q", pr.Namespace, pr.Spec.TaskRunTemplate.ServiceAccountName, tt.wantNS, tt.wantSA)
 			}
@@ -110,17 +100,7 @@ func TestPipelineRunWithoutInlineSpec(t *testing.T) {
 // feature flags.
 func TestPipelineRunBundle(t *testing.T) {
 	const ref = "ghcr.io/iter8-tools/iter8-tekton/pipeline@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	r := runMain([]string{"pipelinerun", "-f", seedFile, "--bundle", ref}, "")
-	if r.code != ExitOK {
-		t.Fatalf("exit code %d, stderr %q", r.code, r.stderr)
-	}
-	var pr v1.PipelineRun
-	if err := tekton.DecodeStrict([]byte(r.stdout), &pr); err != nil {
-		t.Fatal(err)
-	}
-	if err := tekton.ValidatePipelineRun(&pr); err != nil {
-		t.Error(err)
-	}
+	pr := runPipelineRun(t, []string{"pipelinerun", "-f", seedFile, "--bundle", ref}, "")
 	got := map[string]string{}
 	if ref := pr.Spec.PipelineRef; ref != nil {
 		got["resolver"] = string(ref.Resolver)
@@ -195,7 +175,18 @@ func TestPipelineRunErrors(t *testing.T) {
 
 // TestPipelineRunReportClaim: --report-claim binds the report workspace to the claim.
 func TestPipelineRunReportClaim(t *testing.T) {
-	r := runMain([]string{"pipelinerun", "-f", seedFile, "--report-claim", "iter8-reports"}, "")
+	pr := runPipelineRun(t, []string{"pipelinerun", "-f", seedFile, "--report-claim", "iter8-reports"}, "")
+	if len(pr.Spec.Workspaces) != 1 || pr.Spec.Workspaces[0].Name != "report" || pr.Spec.Workspaces[0].PersistentVolumeClaim == nil ||
+		pr.Spec.Workspaces[0].PersistentVolumeClaim.ClaimName != "iter8-reports" {
+		t.Errorf("workspaces = %+v, want report bound to the claim iter8-reports", pr.Spec.Workspaces)
+	}
+}
+
+// runPipelineRun runs iter8ctl with args and stdin, and returns the PipelineRun it printed,
+// which must decode strictly and pass Tekton's validation.
+func runPipelineRun(t *testing.T, args []string, stdin string) v1.PipelineRun {
+	t.Helper()
+	r := runMain(args, stdin)
 	if r.code != ExitOK {
 		t.Fatalf("exit code %d, stderr %q", r.code, r.stderr)
 	}
@@ -206,8 +197,5 @@ func TestPipelineRunReportClaim(t *testing.T) {
 	if err := tekton.ValidatePipelineRun(&pr); err != nil {
 		t.Error(err)
 	}
-	if len(pr.Spec.Workspaces) != 1 || pr.Spec.Workspaces[0].Name != "report" || pr.Spec.Workspaces[0].PersistentVolumeClaim == nil ||
-		pr.Spec.Workspaces[0].PersistentVolumeClaim.ClaimName != "iter8-reports" {
-		t.Errorf("workspaces = %+v, want report bound to the claim iter8-reports", pr.Spec.Workspaces)
-	}
+	return pr
 }
