@@ -567,14 +567,20 @@ func (r *rewriter) aggregate(n *parser.AggregateExpr) (parser.Expr, exprKind, er
 		return n, k, nil
 	}
 	keeps := r.within(k.keeps, n.Grouping)
-	grouping := slices.Clone(n.Grouping)
+	n.Grouping = r.withLabels(n.Grouping)
+	return n, exprKind{keeps: keeps}, nil
+}
+
+// withLabels returns a copy of names with the labels that tell versions apart appended,
+// those it lacks, so that a grouping or a matching keeps one series per version.
+func (r *rewriter) withLabels(names []string) []string {
+	out := slices.Clone(names)
 	for _, l := range r.labels {
-		if !slices.Contains(grouping, l) {
-			grouping = append(grouping, l)
+		if !slices.Contains(out, l) {
+			out = append(out, l)
 		}
 	}
-	n.Grouping = grouping
-	return n, exprKind{keeps: keeps}, nil
+	return out
 }
 
 func (r *rewriter) binary(n *parser.BinaryExpr) (parser.Expr, exprKind, error) {
@@ -647,13 +653,7 @@ func (r *rewriter) binary(n *parser.BinaryExpr) (parser.Expr, exprKind, error) {
 		// One-to-one matching on (G) keeps only G.
 		keeps = r.within(keeps, vm.MatchingLabels)
 	}
-	matching := slices.Clone(vm.MatchingLabels)
-	for _, l := range r.labels {
-		if !slices.Contains(matching, l) {
-			matching = append(matching, l)
-		}
-	}
-	vm.MatchingLabels = matching
+	vm.MatchingLabels = r.withLabels(vm.MatchingLabels)
 	return n, exprKind{keeps: keeps}, nil
 }
 
