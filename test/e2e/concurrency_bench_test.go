@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -391,23 +390,8 @@ func runConcurrentBatch(b *testing.B, n, round int) *concResult {
 
 	// The sample-app versions in this process, on loopback, and the load on them.
 	targets := startConcApps(b, exps)
-	prom, err := harness.StartPrometheus(ctx, targets)
-	if err != nil {
-		b.Fatalf("starting Prometheus: %v", err)
-	}
-	b.Cleanup(func() { prom.Stop() })
-	fctx, stopForward := context.WithCancel(context.Background())
-	b.Cleanup(stopForward)
-	addr, err := harness.Forward(fctx, bridgeIP+":0", strings.TrimPrefix(prom.URL(), "http://"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, rev := range allRevs {
-		if _, err := prom.WaitForSamples(ctx, fmt.Sprintf(`revision_app_request_latencies_count{revision_name=%q}`, rev)); err != nil {
-			b.Fatalf("waiting for samples of %s: %v", rev, err)
-		}
-	}
-	pointMetrics(b, "http://"+addr)
+	prom, promURL := servePrometheus(ctx, b, targets, allRevs)
+	pointMetrics(b, promURL)
 
 	// The Experiments (and VirtualServices) in one kubectl apply; the PipelineRuns from
 	// iter8ctl pipelinerun, decoded here and created at once below.
@@ -607,22 +591,10 @@ spec:
 // calls each every 250 ms until the benchmark ends. It returns the scrape targets.
 func startConcApps(b *testing.B, exps []*concExperiment) []string {
 	var targets []string
-	var servers []*http.Server
 	for _, e := range exps {
 		for i, rev := range e.revs {
-			a, err := sampleapp.New(sampleapp.Config{Version: fmt.Sprintf("v%d", i+1), Namespace: e.ns, Service: "sample-app", Revision: rev,
-				Latency: 2 * time.Millisecond, LatencyJitter: time.Millisecond, Seed: uint64(len(targets))})
-			if err != nil {
-				b.Fatal(err)
-			}
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
-			go srv.Serve(l)
-			servers = append(servers, srv)
-			targets = append(targets, l.Addr().String())
+			targets = append(targets, harness.StartSampleApp(b, sampleapp.Config{Version: fmt.Sprintf("v%d", i+1), Namespace: e.ns, Service: "sample-app", Revision: rev,
+				Latency: 2 * time.Millisecond, LatencyJitter: time.Millisecond, Seed: uint64(len(targets))}))
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -649,9 +621,6 @@ func startConcApps(b *testing.B, exps []*concExperiment) []string {
 	b.Cleanup(func() {
 		cancel()
 		wg.Wait()
-		for _, s := range servers {
-			s.Close()
-		}
 	})
 	return targets
 }

@@ -116,12 +116,22 @@ func load(t *testing.T, revs ...*revision) {
 // URL pods use.
 func startPrometheus(t *testing.T, revs ...*revision) (*harness.Prometheus, string) {
 	t.Helper()
-	var targets []string
+	var targets, names []string
 	for _, r := range revs {
 		targets = append(targets, r.ip+":8080")
+		names = append(names, r.name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	p, url := servePrometheus(ctx, t, targets, names)
+	time.Sleep(3 * time.Second) // a few scrapes, so increase() over the first window has two points
+	return p, url
+}
+
+// servePrometheus starts Prometheus scraping targets, forwards the bridge address to it,
+// waits until it has a sample of every revision and returns it with the URL pods use.
+func servePrometheus(ctx context.Context, t testing.TB, targets, revisions []string) (*harness.Prometheus, string) {
+	t.Helper()
 	p, err := harness.StartPrometheus(ctx, targets)
 	if err != nil {
 		t.Fatalf("starting Prometheus: %v", err)
@@ -133,12 +143,11 @@ func startPrometheus(t *testing.T, revs ...*revision) (*harness.Prometheus, stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range revs {
-		if _, err := p.WaitForSamples(ctx, fmt.Sprintf(`revision_app_request_latencies_count{revision_name=%q}`, r.name)); err != nil {
-			t.Fatalf("waiting for samples of %s: %v", r.name, err)
+	for _, rev := range revisions {
+		if _, err := p.WaitForSamples(ctx, fmt.Sprintf(`revision_app_request_latencies_count{revision_name=%q}`, rev)); err != nil {
+			t.Fatalf("waiting for samples of %s: %v", rev, err)
 		}
 	}
-	time.Sleep(3 * time.Second) // a few scrapes, so increase() over the first window has two points
 	return p, "http://" + addr
 }
 

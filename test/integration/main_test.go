@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -213,23 +212,11 @@ func (e *env) ksvcReady(t *testing.T, namespace, name string, traffic []map[stri
 // app is one sample-app revision served on loopback.
 type app struct {
 	addr string
-	srv  *http.Server
 }
 
 func startApp(t *testing.T, cfg sampleapp.Config) *app {
 	t.Helper()
-	a, err := sampleapp.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return &app{addr: l.Addr().String(), srv: srv}
+	return &app{addr: harness.StartSampleApp(t, cfg)}
 }
 
 // load calls every app every period until the test ends.
