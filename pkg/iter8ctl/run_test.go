@@ -123,7 +123,12 @@ func TestRunOutcomes(t *testing.T) {
 	steady := startApp(t, jittery)
 	jittery.Version = "candidate"
 	same := startApp(t, jittery)
-	jittery.Latency = 23 * time.Millisecond
+	// The example's candidate is 15 % slower (23 ms), which an idle machine sees at the first
+	// iteration; while this package's other tests load both cores, two identical apps measure
+	// up to about 10 % apart (see "a comparison passes a candidate like the baseline"), and
+	// a CI run once saw the 15 % shift only at the second iteration. 30 ms (+50 %) is beyond
+	// that noise, so the test asserts the first-iteration rollback it means to.
+	jittery.Latency = 30 * time.Millisecond
 	slower := startApp(t, jittery)
 	urls := map[string]string{"http://127.0.0.1:18080/": current, "http://127.0.0.1:18081/": candidate, "http://127.0.0.1:18082/": good,
 		"http://127.0.0.1:18083/": steady, "http://127.0.0.1:18084/": slower}

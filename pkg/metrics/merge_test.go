@@ -362,8 +362,17 @@ func FuzzMergeVersions(f *testing.F) {
 	f.Add(`sum by (code) (rate(x{rev='$revision'}[1m])) + on (code) sum without (instance) (rate(y{rev='$revision'}[1m]))`, "a", "b")
 	f.Add(`(sum(x{rev='$revision'}) or on() vector(0)) * 100`, `a"b`, `c\d`)
 	f.Add(`x{rev='$revision'} / on() y{rev="$revision"}`, "a", "a")
+	// An argument outside a string that is not a number or a duration: substitution refuses it.
+	f.Add(`x + $revision`, "A", "2")
 	f.Fuzz(func(t *testing.T, tmpl, a, b string) {
-		queries := versionQueries(t, tmpl, map[string]string{"revision": a}, map[string]string{"revision": b})
+		var queries []string
+		for _, v := range []string{a, b} {
+			q, err := SubstitutePromQL(tmpl, map[string]string{"revision": v})
+			if err != nil {
+				return // refused before any merging; template_test covers its errors
+			}
+			queries = append(queries, q)
+		}
 		if queries[0] == queries[1] {
 			return
 		}
