@@ -265,8 +265,12 @@ func (r *concResult) describe() string {
 		}
 		s.WriteString("\n")
 	}
-	fmt.Fprintf(&s, "  Tekton controller: %.0f API requests (%.1f/s; %.1f per TaskRun; its client allows 20/s, burst 20)\n",
-		r.tektonRequests, r.tektonRequests/w, r.tektonRequests/float64(max(r.pods, 1)))
+	limit := "20/s, burst 20 (Tekton's default)"
+	if q, err := strconv.ParseFloat(os.Getenv("ITER8_E2E_TEKTON_QPS"), 64); err == nil {
+		limit = fmt.Sprintf("%g/s, burst %g (ITER8_E2E_TEKTON_QPS, doubled by Tekton)", 2*q, 2*q)
+	}
+	fmt.Fprintf(&s, "  Tekton controller: %.0f API requests (%.1f/s; %.1f per TaskRun; its client allows %s)\n",
+		r.tektonRequests, r.tektonRequests/w, r.tektonRequests/float64(max(r.pods, 1)), limit)
 	fmt.Fprintf(&s, "  etcd: %.0f puts, %.0f KiB put (%.0f KiB per experiment); db %.1f → %.1f MiB; WAL fsync mean %.1f ms, p99 %.1f ms\n",
 		r.etcdPuts, r.etcdPutBytes/1024, r.etcdPutBytes/1024/float64(r.experiments), r.etcdDBBefore/(1<<20), r.etcdDB/(1<<20), 1000*r.fsync.mean(), 1000*r.fsync.quantile(0.99))
 	fmt.Fprintf(&s, "  Prometheus: %.0f query requests (%.2f per experiment-iteration, %.2f/s)\n",
