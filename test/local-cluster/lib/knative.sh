@@ -35,6 +35,13 @@ knative_apply() {
   local yaml=$CL/knative/serving.yaml
   [ -f "$yaml" ] && [ -f "$CL/knative/crds.yaml" ] || die "$yaml missing; run ./build.sh"
   # Server-side apply, as for Tekton: some CRDs are too large for the last-applied annotation.
+  if [ "$LC_FAST_PROBES" = 1 ]; then
+    # As for Tekton: the readiness probes of the three Deployments run every second (the
+    # controller's every 5 s, the autoscaler's every 10 s as shipped).
+    sed -E -e '/^        readinessProbe:$/,/^        [a-zA-Z]/ { /^          periodSeconds:/d }' \
+      -e 's/^(        readinessProbe:)$/\1\n          periodSeconds: 1/' "$yaml" > "$CL/run/knative-serving.yaml"
+    yaml=$CL/run/knative-serving.yaml
+  fi
   kubectl apply --server-side --force-conflicts -f "$CL/knative/crds.yaml" >/dev/null
   kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
   kubectl apply --server-side --force-conflicts -f "$yaml" >/dev/null

@@ -6,7 +6,6 @@
 package tools
 
 import (
-	_ "knative.dev/serving/cmd/activator"
 	_ "knative.dev/serving/cmd/autoscaler"
 	_ "knative.dev/serving/cmd/controller"
 	_ "knative.dev/serving/cmd/queue"
