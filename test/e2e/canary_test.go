@@ -80,7 +80,7 @@ func TestCanaryRollback(t *testing.T) {
 
 	base := &revision{name: "sample-app-v1", version: "v1", latency: 2 * time.Millisecond}
 	cand := &revision{name: "sample-app-v2", version: "v2", latency: 80 * time.Millisecond}
-	applyCanaryService(t, ns, base, cand)
+	applyCanaryService(t, ns, base, cand, 20)
 	gen := loadBySplit(t, ns, "sample-app")
 	promURL := scrapeQueueProxies(t, ns, base.name, cand.name)
 	pointMetrics(t, promURL)
@@ -266,9 +266,10 @@ func checkRolledBack(t *testing.T, ns, base, cand string, gen *loadGen) {
 }
 
 // applyCanaryService applies the Knative Service sample-app as a user rolls a canary out:
-// first with revision base alone, then with revision cand and 80 % of the traffic on base,
-// 20 % on cand, waiting each time until Knative's controller reports the Service Ready.
-func applyCanaryService(t *testing.T, ns string, base, cand *revision) {
+// first with revision base alone, then with revision cand and candPercent of the traffic
+// on it, the rest on base, waiting each time until Knative's controller reports the
+// Service Ready.
+func applyCanaryService(t *testing.T, ns string, base, cand *revision, candPercent int64) {
 	t.Helper()
 	ctx := context.Background()
 	ksvc := func(r *revision, traffic string) string {
@@ -292,9 +293,9 @@ spec:
 		ksvc(base, ""),
 		ksvc(cand, `  traffic:
   - revisionName: `+base.name+`
-    percent: 80
+    percent: `+fmt.Sprint(100-candPercent)+`
   - latestRevision: true
-    percent: 20
+    percent: `+fmt.Sprint(candPercent)+`
 `),
 	} {
 		if _, err := kubectl(ctx, []byte(y), "apply", "-f", "-"); err != nil {
@@ -306,7 +307,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(map[string]int64{base.name: 80, cand.name: 20}, statusTraffic(u)); d != "" {
+	if d := cmp.Diff(map[string]int64{base.name: 100 - candPercent, cand.name: candPercent}, statusTraffic(u)); d != "" {
 		t.Fatalf("ksvc status.traffic by Knative's controller (-want +got):\n%s", d)
 	}
 }

@@ -29,7 +29,10 @@ func TestCanaryComparisonRollback(t *testing.T) {
 
 	base := &revision{name: "sample-app-v1", version: "v1", latency: 20 * time.Millisecond, jitter: 10 * time.Millisecond}
 	cand := &revision{name: "sample-app-v2", version: "v2", latency: 23 * time.Millisecond, jitter: 10 * time.Millisecond}
-	applyCanaryService(t, ns, base, cand)
+	// Half the traffic on the candidate from the start: the load follows the split, and
+	// the comparison needs the candidate's per-step samples, which a small share (and
+	// the Progressive weights that move away from it while it does not win) makes sparse.
+	applyCanaryService(t, ns, base, cand, 50)
 	gen := loadBySplit(t, ns, "sample-app")
 	promURL := scrapeQueueProxies(t, ns, base.name, cand.name)
 	pointMetrics(t, promURL)

@@ -173,10 +173,12 @@ func startLoad(t *testing.T, ns string, refresh func(ctx context.Context) (route
 		cur route
 		ips = map[string]string{}
 	)
-	// The routing and the pods' addresses, re-read in the background.
+	// The routing, re-read every 250 ms, and the pods' addresses, re-read when a target
+	// has none or every 2 s (they stay while the revision lives), in the background.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		var podsRead time.Time
 		for ctx.Err() == nil {
 			if r, err := refresh(ctx); err == nil && r != nil {
 				mu.Lock()
@@ -184,17 +186,26 @@ func startLoad(t *testing.T, ns string, refresh func(ctx context.Context) (route
 				mu.Unlock()
 			}
 			mu.Lock()
-			var revs []string
+			revs := map[string]bool{}
+			missing := false
 			for rev := range ips {
-				revs = append(revs, rev)
+				revs[rev] = true
 			}
 			if cur != nil {
 				for i := 0; i < 100; i++ {
-					revs = append(revs, cur(i)...)
+					for _, rev := range cur(i) {
+						revs[rev] = true
+						missing = missing || ips[rev] == ""
+					}
 				}
 			}
 			mu.Unlock()
-			for _, rev := range revs {
+			if !missing && time.Since(podsRead) < 2*time.Second {
+				revs = nil
+			} else {
+				podsRead = time.Now()
+			}
+			for rev := range revs {
 				if ip := revisionPodIP(ctx, ns, rev); ip != "" {
 					mu.Lock()
 					ips[rev] = ip
