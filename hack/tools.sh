@@ -14,7 +14,8 @@
 #      for that step only.
 #   2. test/local-cluster/build.sh --control-plane: kube-apiserver and kubectl, built from
 #      k8s.io/kubernetes into the cluster cache (about 5 minutes on 2 cores the first time,
-#      about 2 s when up to date); with --full everything the node and Tekton need.
+#      about 2 s when up to date); with --full everything the node, Tekton and Knative
+#      Serving need (Knative: about 5 more minutes the first time).
 #   3. kube-state-metrics (go install k8s.io/kube-state-metrics/v2 at the version
 #      test/harness/ksm.go names) into the tools cache, $ITER8_TOOLS_CACHE, default
 #      $HOME/.cache/iter8-tekton/tools (about 6 minutes on 2 cores the first time; kept

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/iter8-tools/iter8-tekton/test/harness"
 )
 
 // installIn installs the ServiceAccount, RBAC, Tasks and Pipeline into ns with the overlay
@@ -57,9 +61,17 @@ resources:
 	}
 }
 
-// TestCanaryRollback runs a Progressive Canary whose candidate breaks a rollback objective
-// (mean latency 80 ms > 50 ms): assess-1 stops the run, the later iterations are skipped,
-// finalize restores all traffic to the baseline and fails the PipelineRun.
+// TestCanaryRollback runs a Progressive Canary over a real Knative Service whose candidate
+// revision breaks a rollback objective (mean latency 80 ms > 50 ms): assess-1 stops the run,
+// the later iterations are skipped, finalize restores all traffic to the baseline and fails
+// the PipelineRun.
+//
+// Real: the Knative controller, webhook and autoscaler reconcile the Service the test
+// applies (and the stages' spec.traffic patches) into Revisions with queue-proxy pods, the
+// Route and the KIngress splits; Prometheus scrapes the queue-proxies. Played
+// (knative_test.go): the networking layer, marking the KIngress ready and sending the load
+// in its splits. The test checks the rollback on the Knative objects' status (Service and
+// Route status.traffic, the KIngress splits) and on where the load went.
 func TestCanaryRollback(t *testing.T) {
 	const ns = "e2e-canary"
 	installIn(t, ns)
@@ -68,12 +80,10 @@ func TestCanaryRollback(t *testing.T) {
 
 	base := &revision{name: "sample-app-v1", version: "v1", latency: 2 * time.Millisecond}
 	cand := &revision{name: "sample-app-v2", version: "v2", latency: 80 * time.Millisecond}
-	startRevisions(t, ns, base, cand)
-	load(t, base, cand)
-	_, promURL := startPrometheus(t, base, cand)
+	applyCanaryService(t, ns, base, cand, 20)
+	gen := loadBySplit(t, ns, "sample-app")
+	promURL := scrapeQueueProxies(t, ns, base.name, cand.name)
 	pointMetrics(t, promURL)
-
-	applyCanaryService(t, ns)
 
 	expFile := writeFile(t, "experiment.yaml", `apiVersion: iter8.tools/v2alpha2
 kind: Experiment
@@ -114,16 +124,19 @@ spec:
 		t.Fatal(err)
 	}
 	// Time to safety: the candidate is bad from its first request, so its values are in
-	// Prometheus when the experiment starts; the traffic is safe when the Service is back
-	// at 100/0. Watched every 100 ms.
+	// Prometheus when the experiment starts; the traffic is safe when the KIngress that
+	// Knative's controller reconciled from the Service sends none of it to the candidate.
+	// Watched every 100 ms.
 	restored := make(chan time.Time, 1)
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go func() {
 		for wctx.Err() == nil {
-			if w := ksvcWeightsNow(wctx, ns); len(w) == 2 && w[0] == 100 && w[1] == 0 {
-				restored <- time.Now()
-				return
+			if ing, err := cluster.dyn.Resource(kingressGVR).Namespace(ns).Get(wctx, "sample-app", metav1.GetOptions{}); err == nil {
+				if sp := splitsMap(harness.KIngressSplits(ing)); sp[base.name] == 100 && sp[cand.name] == 0 {
+					restored <- time.Now()
+					return
+				}
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -137,7 +150,7 @@ spec:
 		if start := getExperiment(t, ns, "canary").Status.StartTime; start != nil {
 			// Kubernetes keeps the start to the second: the figures are ±1 s.
 			since := at.Sub(start.Time)
-			t.Logf("time to safety: traffic back at the baseline %.1f s after the experiment started (interval 3 s); %.1f s after iteration 1's slot, the floor being one query and one patch",
+			t.Logf("time to safety: the KIngress back at the baseline %.1f s after the experiment started (interval 3 s); %.1f s after iteration 1's slot, the floor being one query, one patch and Knative's reconciliation",
 				since.Seconds(), (since - 3*time.Second).Seconds())
 		}
 	default:
@@ -194,37 +207,109 @@ spec:
 	if d := cmp.Diff([]int64{100, 0}, weights); d != "" {
 		t.Errorf("traffic after finalize (-want +got):\n%s", d)
 	}
+	checkRolledBack(t, ns, base.name, cand.name, gen)
 }
 
-// applyCanaryService applies the Knative Service of sample-app with 80 % of the traffic on
-// sample-app-v1 and 20 % on sample-app-v2, and plays Knative's controller making it ready.
-func applyCanaryService(t *testing.T, ns string) {
+// checkRolledBack checks that Knative carried the rollback out: the Service's and the
+// Route's status.traffic (written by Knative's controller for the generation the stages
+// last wrote) and the KIngress splits give the baseline everything, and the load no
+// longer reaches the candidate while the baseline still answers.
+func checkRolledBack(t *testing.T, ns, base, cand string, gen *loadGen) {
 	t.Helper()
-	svc := writeFile(t, "service.yaml", `apiVersion: serving.knative.dev/v1
+	ctx := context.Background()
+	want := map[string]int64{base: 100, cand: 0}
+	var last string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		last = ""
+		for _, gvr := range []schema.GroupVersionResource{ksvcGVR, routeGVR} {
+			u, err := cluster.dyn.Resource(gvr).Namespace(ns).Get(ctx, "sample-app", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !observed(u) {
+				last += fmt.Sprintf("%s: generation %d not observed yet; ", gvr.Resource, u.GetGeneration())
+			} else if d := cmp.Diff(want, statusTraffic(u)); d != "" {
+				last += fmt.Sprintf("%s status.traffic (-want +got):\n%s", gvr.Resource, d)
+			}
+		}
+		ing, err := cluster.dyn.Resource(kingressGVR).Namespace(ns).Get(ctx, "sample-app", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		splits := splitsMap(harness.KIngressSplits(ing))
+		delete(splits, cand) // a split of 0 % may be left out or kept
+		if d := cmp.Diff(map[string]int64{base: 100}, splits); d != "" {
+			last += fmt.Sprintf("kingress splits (-want +got):\n%s", d)
+		}
+		if last == "" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if last != "" {
+		t.Errorf("after the rollback: %s", last)
+	}
+	before := gen.Counts()
+	time.Sleep(3 * time.Second)
+	after := gen.Counts()
+	t.Logf("requests answered: %v before the last 3 s, %v after", before, after)
+	if before[cand] == 0 {
+		t.Errorf("the candidate %s answered no request during the canary: %v", cand, before)
+	}
+	if after[cand] != before[cand] {
+		t.Errorf("the candidate %s answered %d requests in the 3 s after the rollback, want 0", cand, after[cand]-before[cand])
+	}
+	if after[base] <= before[base] {
+		t.Errorf("the baseline %s answered no request in the 3 s after the rollback", base)
+	}
+}
+
+// applyCanaryService applies the Knative Service sample-app as a user rolls a canary out:
+// first with revision base alone, then with revision cand and candPercent of the traffic
+// on it, the rest on base, waiting each time until Knative's controller reports the
+// Service Ready.
+func applyCanaryService(t *testing.T, ns string, base, cand *revision, candPercent int64) {
+	t.Helper()
+	ctx := context.Background()
+	ksvc := func(r *revision, traffic string) string {
+		return `apiVersion: serving.knative.dev/v1
 kind: Service
 metadata:
   name: sample-app
-  namespace: `+ns+`
+  namespace: ` + ns + `
 spec:
   template:
     metadata:
-      name: sample-app-v2
+      name: ` + r.name + `
     spec:
       containers:
-      - image: example.com/sample-app:v2
-  traffic:
-  - revisionName: sample-app-v1
-    percent: 80
+      - image: ` + knativeSampleAppImage + `
+        command: ["/sample-app"]
+        args: ["--version", "` + r.version + `", "--latency", "` + r.latency.String() + `", "--latency-jitter", "` + r.jitter.String() + `"]
+` + traffic
+	}
+	for _, y := range []string{
+		ksvc(base, ""),
+		ksvc(cand, `  traffic:
+  - revisionName: `+base.name+`
+    percent: `+fmt.Sprint(100-candPercent)+`
   - latestRevision: true
-    percent: 20
-`)
-	if _, err := kubectl(context.Background(), nil, "apply", "-f", svc); err != nil {
+    percent: `+fmt.Sprint(candPercent)+`
+`),
+	} {
+		if _, err := kubectl(ctx, []byte(y), "apply", "-f", "-"); err != nil {
+			t.Fatal(err)
+		}
+		waitKsvcReady(t, ns, "sample-app")
+	}
+	u, err := cluster.dyn.Resource(ksvcGVR).Namespace(ns).Get(ctx, "sample-app", metav1.GetOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	ksvcReady(t, ns, []map[string]any{
-		{"revisionName": "sample-app-v1", "percent": int64(80)},
-		{"revisionName": "sample-app-v2", "latestRevision": true, "percent": int64(20)},
-	}, "sample-app-v2")
+	if d := cmp.Diff(map[string]int64{base.name: 100 - candPercent, cand.name: candPercent}, statusTraffic(u)); d != "" {
+		t.Fatalf("ksvc status.traffic by Knative's controller (-want +got):\n%s", d)
+	}
 }
 
 // ksvcWeights reads the percentages of sample-app's spec.traffic, in order.
@@ -233,15 +318,6 @@ func ksvcWeights(t *testing.T, ns string) []int64 {
 	u, err := cluster.dyn.Resource(ksvcGVR).Namespace(ns).Get(context.Background(), "sample-app", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
-	}
-	return trafficPercents(u)
-}
-
-// ksvcWeightsNow is ksvcWeights for a goroutine: nil when the Service cannot be read.
-func ksvcWeightsNow(ctx context.Context, ns string) []int64 {
-	u, err := cluster.dyn.Resource(ksvcGVR).Namespace(ns).Get(ctx, "sample-app", metav1.GetOptions{})
-	if err != nil {
-		return nil
 	}
 	return trafficPercents(u)
 }

@@ -14,11 +14,13 @@ import (
 	"github.com/iter8-tools/iter8-tekton/test/harness"
 )
 
-// TestCanaryComparisonRollback runs, on the real Tekton, a Progressive Canary whose
-// candidate is about 12 % slower than its baseline (20-30 ms against 23-33 ms) yet
-// satisfies every objective. The comparison of the two revisions' per-step latencies, from
-// the Prometheus scraping their pods, classifies the candidate High; the comparison is
-// critical, so assess stops the run and finalize restores all traffic to the baseline.
+// TestCanaryComparisonRollback runs, on the real Tekton and the real Knative Serving
+// control plane (as TestCanaryRollback: only the networking layer is played), a
+// Progressive Canary whose candidate revision is about 12 % slower than its baseline
+// (20-30 ms against 23-33 ms) yet satisfies every objective. The comparison of the two
+// revisions' per-step latencies, from the Prometheus scraping their queue-proxies,
+// classifies the candidate High; the comparison is critical, so assess stops the run and
+// finalize restores all traffic to the baseline, which Knative carries out.
 func TestCanaryComparisonRollback(t *testing.T) {
 	const ns = "e2e-comparison"
 	installIn(t, ns)
@@ -27,11 +29,13 @@ func TestCanaryComparisonRollback(t *testing.T) {
 
 	base := &revision{name: "sample-app-v1", version: "v1", latency: 20 * time.Millisecond, jitter: 10 * time.Millisecond}
 	cand := &revision{name: "sample-app-v2", version: "v2", latency: 23 * time.Millisecond, jitter: 10 * time.Millisecond}
-	startRevisions(t, ns, base, cand)
-	load(t, base, cand)
-	_, promURL := startPrometheus(t, base, cand)
+	// Half the traffic on the candidate from the start: the load follows the split, and
+	// the comparison needs the candidate's per-step samples, which a small share (and
+	// the Progressive weights that move away from it while it does not win) makes sparse.
+	applyCanaryService(t, ns, base, cand, 50)
+	gen := loadBySplit(t, ns, "sample-app")
+	promURL := scrapeQueueProxies(t, ns, base.name, cand.name)
 	pointMetrics(t, promURL)
-	applyCanaryService(t, ns)
 
 	metric := writeFile(t, "metric.yaml", harness.LatencySamplesMetric(promURL, ns))
 	expFile := writeFile(t, "experiment.yaml", `apiVersion: iter8.tools/v2alpha2
@@ -114,6 +118,7 @@ spec:
 	if d := cmp.Diff([]int64{100, 0}, ksvcWeights(t, ns)); d != "" {
 		t.Errorf("traffic after finalize (-want +got):\n%s", d)
 	}
+	checkRolledBack(t, ns, base.name, cand.name, gen)
 
 	// describe says why in one line.
 	out, err := iter8ctl(ctx, nil, "describe", "comparison", "-n", ns, "--kubeconfig", cluster.kubeconfig)

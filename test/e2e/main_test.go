@@ -1,8 +1,10 @@
 //go:build e2e
 
 // Package e2e runs iter8-tekton end to end on a whole single-node Kubernetes with the
-// real Tekton controller and webhook (test/local-cluster, full mode; root): the stage
-// images are imported into the node's containerd, the project is installed from a release
+// real Tekton controller and webhook and the real Knative Serving controller, webhook and
+// autoscaler (test/local-cluster, full mode with LC_KNATIVE=1; root; knative_test.go says
+// which part of Knative's networking the tests play): the stage images are imported into
+// the node's containerd, the project is installed from a release
 // (`make release` into a registry on the node's bridge, then crds.yaml and release.yaml, as
 // docs/release.md says), and PipelineRuns made by `iter8ctl pipelinerun` run the
 // experiments in pods: the seed's through Tekton's bundles resolver with the released
@@ -11,7 +13,7 @@
 //	make e2e          # or: go test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
 //
 // ITER8_E2E_KUBECONFIG=$CL/etc/admin.kubeconfig reuses a running full cluster of the kit
-// (started with test/local-cluster/up.sh) instead of starting and stopping one.
+// (started with LC_KNATIVE=1 test/local-cluster/up.sh) instead of starting and stopping one.
 // ITER8_E2E_KEEP=1 leaves the cluster it started running.
 package e2e
 
@@ -26,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -39,7 +42,21 @@ const (
 	stagesImage    = "localhost/iter8-tekton/stages:e2e"
 	fakeImage      = "localhost/iter8-tekton/fakestages:e2e"
 	sampleAppImage = "localhost/iter8-tekton/sample-app:e2e"
+	// The sample app's image under a name Knative does not resolve to a digest (dev.local
+	// is in its default registries-skipping-tag-resolving), for the tests' own Services.
+	knativeSampleAppImage = "dev.local/iter8-tekton/sample-app:e2e"
 )
+
+// seedImages are the images the seed's service.yaml names. The node has no network:
+// setup imports the sample app's image under these names (the harness's one change for
+// the seed, instead of editing its YAML), and the node's Knative lists gcr.io in
+// registries-skipping-tag-resolving (test/local-cluster/build.sh), so that the
+// controller does not ask gcr.io for their digests. The sample app answers with
+// $T_VERSION, which the seed sets.
+var seedImages = []string{
+	"gcr.io/knative-samples/knative-route-demo:blue",
+	"gcr.io/knative-samples/knative-route-demo:green",
+}
 
 // cluster is what every test uses.
 var cluster struct {
@@ -94,8 +111,8 @@ func setup() error {
 		if _, err := command(ctx, "", filepath.Join(kit, "build.sh")); err != nil {
 			return err
 		}
-		logf("starting the cluster (test/local-cluster/up.sh)")
-		out, err := command(ctx, "", filepath.Join(kit, "up.sh"))
+		logf("starting the cluster with Knative Serving (LC_KNATIVE=1 test/local-cluster/up.sh)")
+		out, err := commandEnv(ctx, "", []string{"LC_KNATIVE=1"}, filepath.Join(kit, "up.sh"))
 		if err != nil {
 			return err
 		}
@@ -109,30 +126,44 @@ func setup() error {
 	cluster.dyn = dynamic.NewForConfigOrDie(cluster.config)
 
 	logf("importing the images")
+	ctr := []string{"--address", filepath.Join(cluster.cl, "run/containerd/containerd.sock"), "-n", "k8s.io", "images"}
 	for _, img := range []string{"iter8-stages", "iter8-fakestages", "iter8-sample-app"} {
-		if _, err := command(ctx, "", "ctr", "--address", filepath.Join(cluster.cl, "run/containerd/containerd.sock"),
-			"-n", "k8s.io", "images", "import", filepath.Join(cluster.bin, img+".tar")); err != nil {
+		if _, err := command(ctx, "", "ctr", append(ctr, "import", filepath.Join(cluster.bin, img+".tar"))...); err != nil {
+			return err
+		}
+	}
+	for _, name := range append([]string{knativeSampleAppImage}, seedImages...) {
+		if _, err := command(ctx, "", "ctr", append(ctr, "tag", "--force", sampleAppImage, name)...); err != nil {
 			return err
 		}
 	}
 
-	logf("installing the Knative and Istio CRDs")
-	files, err := harness.KnativeServingCRDs(ctx)
-	if err != nil {
-		return err
+	// Knative Serving's CRDs came with Knative itself (up.sh); the Istio CRDs are for the
+	// seed's routing-rules.yaml and the VirtualService tests (no Istio runs).
+	if _, err := cluster.kube.AppsV1().Deployments("knative-serving").Get(ctx, "controller", metav1.GetOptions{}); err != nil {
+		return fmt.Errorf("the cluster runs no Knative Serving controller (start it with LC_KNATIVE=1 test/local-cluster/up.sh): %w", err)
 	}
+	logf("installing the Istio CRDs")
 	istio, err := harness.IstioCRDs(ctx)
 	if err != nil {
 		return err
 	}
-	if err := harness.InstallCRDs(ctx, cluster.config, append(files, istio...)...); err != nil {
+	if err := harness.InstallCRDs(ctx, cluster.config, istio...); err != nil {
 		return err
 	}
+	// The networking layer of Knative, played for the whole run (knative_test.go).
+	pctx, stop := context.WithCancel(context.Background())
+	done := startIngressPlayer(pctx)
+	stopIngressPlayer = func() { stop(); <-done }
 	// The project as a user installs a release: from dist/, its images from a registry.
 	return installRelease(ctx)
 }
 
+// stopIngressPlayer stops the KIngress player that setup started.
+var stopIngressPlayer = func() {}
+
 func teardown() {
+	stopIngressPlayer()
 	teardownRelease()
 	if started && os.Getenv("ITER8_E2E_KEEP") == "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -45,6 +45,9 @@ func installRelease(ctx context.Context) error {
 		return err
 	}
 	logf("pushed %s", strings.Join(pushed, ", "))
+	if err := forgetImage(ctx, release.stages); err != nil {
+		return err
+	}
 	if release.untrust, err = harness.TrustRegistry(cluster.cl, reg.Host); err != nil {
 		return err
 	}
@@ -70,6 +73,35 @@ func installRelease(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// forgetImage removes from the node's containerd every image with ref's digest. The node
+// keeps its images between runs ($CL/data/containerd), and a release of unchanged code has
+// the same digest (the build is reproducible): containerd would find the stage image of an
+// earlier run's registry and never pull it from this one, which TestSeedMirroring checks.
+func forgetImage(ctx context.Context, ref string) error {
+	_, digest, ok := strings.Cut(ref, "@")
+	if !ok {
+		return fmt.Errorf("forgetting %s: not a reference by digest", ref)
+	}
+	ctr := []string{"--address", filepath.Join(cluster.cl, "run/containerd/containerd.sock"), "-n", "k8s.io", "images"}
+	out, err := command(ctx, "", "ctr", append(ctr, "ls")...)
+	if err != nil {
+		return err
+	}
+	// REF TYPE DIGEST SIZE PLATFORMS LABELS
+	var refs []string
+	for _, line := range strings.Split(out, "\n")[1:] {
+		if f := strings.Fields(line); len(f) >= 3 && f[2] == digest {
+			refs = append(refs, f[0])
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	logf("removing %d images with the stage image's digest from the node's containerd (kept from an earlier run)", len(refs))
+	_, err = command(ctx, "", "ctr", append(append(ctr, "rm"), refs...)...)
+	return err
 }
 
 // readImages reads images.txt: "TAG REFERENCE-BY-DIGEST" per line.

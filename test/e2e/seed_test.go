@@ -13,40 +13,64 @@ import (
 	"github.com/google/go-cmp/cmp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/iter8-tools/iter8-tekton/pkg/apis/iter8/v2alpha1"
 	"github.com/iter8-tools/iter8-tekton/pkg/experiment"
 )
 
-// TestSeedMirroring is the seed tutorial through Tekton: its service.yaml, routing-rules.yaml
-// and experiment.yaml applied unchanged with kubectl, the sample app's two revisions running
-// as pods and scraped by Prometheus, and the PipelineRun of `iter8ctl pipelinerun` running
-// the released stage image: the PipelineRun references the release's Pipeline bundle, which
-// Tekton's bundles resolver fetches with its Tasks from the registry on the bridge, and the
-// node's containerd pulls the stage image from there by digest. (This test plays Knative's
-// controller: it marks the Service ready and creates its Revisions.)
+// TestSeedMirroring is the seed tutorial through Tekton on the real Knative Serving control
+// plane: its service.yaml, routing-rules.yaml and experiment.yaml applied unchanged with
+// kubectl; the real Knative controller makes the Service's revisions sample-app-v1 and
+// sample-app-v2 (Deployments whose pods run the sample app beside the real queue-proxy)
+// and `kubectl wait --for=condition=Ready ksvc/sample-app` succeeds; Prometheus scrapes the
+// queue-proxy containers' revision_app_request_* series; and the PipelineRun of
+// `iter8ctl pipelinerun` runs the released stage image: the PipelineRun references the
+// release's Pipeline bundle, which Tekton's bundles resolver fetches with its Tasks from the
+// registry on the bridge, and the node's containerd pulls the stage image from there by
+// digest.
+//
+// Played (knative_test.go): the networking layer. The KIngress is marked ready for its
+// generation, and the seed's curl pod is a load generator on the host that follows the
+// seed's VirtualServices: each request to sample-app-v1's queue-proxy, mirrored to
+// sample-app-v2's. The seed's image names are the sample app's image, imported under
+// those names (main_test.go, seedImages).
 func TestSeedMirroring(t *testing.T) {
 	const ns = "default" // the seed's objects name no namespace; its target is default/sample-app
 	seed := filepath.Join(cluster.root, "test", "integration", "testdata")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 
-	v1rev := &revision{name: "sample-app-v1", version: "blue", latency: 2 * time.Millisecond}
-	v2rev := &revision{name: "sample-app-v2", version: "green", latency: 3 * time.Millisecond}
-	startRevisions(t, ns, v1rev, v2rev)
-	load(t, v1rev, v2rev)
-	_, promURL := startPrometheus(t, v1rev, v2rev)
-	pointMetrics(t, promURL)
-
 	for _, f := range []string{"service.yaml", "routing-rules.yaml"} {
 		if _, err := kubectl(ctx, nil, "apply", "-f", filepath.Join(seed, f)); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() {
+			kubectl(context.Background(), nil, "delete", "--ignore-not-found", "--wait=false", "-f", filepath.Join(seed, f))
+		})
 	}
-	ksvcReady(t, ns, []map[string]any{
-		{"revisionName": "sample-app-v1", "percent": int64(100)},
-		{"revisionName": "sample-app-v2", "latestRevision": true, "percent": int64(0)},
-	}, "sample-app-v2")
+	waitKsvcReady(t, ns, "sample-app")
+	ksvc, err := cluster.dyn.Resource(ksvcGVR).Namespace(ns).Get(ctx, "sample-app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(map[string]int64{"sample-app-v1": 100, "sample-app-v2": 0}, statusTraffic(ksvc)); d != "" {
+		t.Errorf("ksvc status.traffic by Knative's controller (-want +got):\n%s", d)
+	}
+	if got, _, _ := unstructured.NestedString(ksvc.Object, "status", "latestReadyRevisionName"); got != "sample-app-v2" {
+		t.Errorf("latestReadyRevisionName = %q, want sample-app-v2", got)
+	}
+	gen := loadByMesh(t, ns, "customdomain.com")
+	promURL := scrapeQueueProxies(t, ns, "sample-app-v1", "sample-app-v2")
+	pointMetrics(t, promURL)
+	defer func() {
+		c := gen.Counts()
+		t.Logf("requests answered by the revisions' queue-proxies: %v", c)
+		if c["sample-app-v1"] == 0 || c["sample-app-v2"] == 0 {
+			t.Errorf("requests per revision = %v, want both the routed and the mirrored revision to answer", c)
+		}
+	}()
+
 	expFile := filepath.Join(seed, "experiment.yaml")
 	// A fresh Experiment on a reused cluster: a completed one cannot run again.
 	if _, err := kubectl(ctx, nil, "delete", "--ignore-not-found", "-f", expFile); err != nil {

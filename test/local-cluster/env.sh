@@ -63,6 +63,7 @@ export LC_BRIDGE LC_BRIDGE_IP LC_POD_CIDR LC_SERVICE_CIDR LC_KUBERNETES_SVC_IP \
 modver() { awk -v m="$2" '($1 == m && $2 ~ /^v/) {print $2; exit} ($1 == "require" && $2 == m) {print $3; exit}' "$1"; }
 K8S_VERSION=$(modver "$KIT/go/k8s/go.mod" k8s.io/kubernetes)            # e.g. v1.32.8
 TEKTON_VERSION=$(modver "$KIT/go/tekton/go.mod" github.com/tektoncd/pipeline) # e.g. v1.6.0
+KNATIVE_VERSION=$(modver "$KIT/go/knative/go.mod" knative.dev/serving)  # e.g. v0.45.0
 
 # Local image names. Tags are never "latest", so the pull policy defaults to IfNotPresent
 # and the images imported by up.sh are used as they are.
@@ -70,6 +71,7 @@ PAUSE_IMAGE=localhost/pause:v1
 BUSYBOX_IMAGE=localhost/busybox:v1
 HELLO_IMAGE=localhost/hello:v1
 TEKTON_IMAGE_PREFIX=localhost/tekton     # + /<command>:$TEKTON_VERSION
+KNATIVE_IMAGE_PREFIX=localhost/knative   # + /<command>:$KNATIVE_VERSION
 
 export KUBECONFIG=$CL/etc/admin.kubeconfig
 case ":$PATH:" in *":$CL/bin:"*) ;; *) export PATH=$CL/bin:$PATH ;; esac
