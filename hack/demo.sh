@@ -54,6 +54,9 @@ step "building iter8ctl and sample-app into $BIN"
 start_app() {
 	local name=$1
 	shift
+	# The log exists before the app starts: the loop below may read it before the
+	# background shell has opened it (sed on a missing file would end the demo).
+	: >"$work/$name.log"
 	"$BIN/sample-app" --version "$name" --listen 127.0.0.1:0 "$@" >"$work/$name.log" 2>&1 &
 	pids+=($!)
 	url=
