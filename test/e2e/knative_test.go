@@ -79,7 +79,7 @@ func startIngressPlayer(ctx context.Context) <-chan struct{} {
 // generation: observedGeneration, the three conditions, and load balancers that only the
 // mesh reaches (there is no address to publish).
 func markIngressReady(ctx context.Context, ing *unstructured.Unstructured) error {
-	if og, _, _ := unstructured.NestedInt64(ing.Object, "status", "observedGeneration"); og == ing.GetGeneration() && ingressReady(ing) {
+	if observed(ing) && ingressReady(ing) {
 		return nil
 	}
 	now := time.Now().UTC().Format(time.RFC3339)

@@ -126,14 +126,13 @@ func setup() error {
 	cluster.dyn = dynamic.NewForConfigOrDie(cluster.config)
 
 	logf("importing the images")
-	ctr := []string{"--address", filepath.Join(cluster.cl, "run/containerd/containerd.sock"), "-n", "k8s.io", "images"}
 	for _, img := range []string{"iter8-stages", "iter8-fakestages", "iter8-sample-app"} {
-		if _, err := command(ctx, "", "ctr", append(ctr, "import", filepath.Join(cluster.bin, img+".tar"))...); err != nil {
+		if _, err := ctrImages(ctx, "import", filepath.Join(cluster.bin, img+".tar")); err != nil {
 			return err
 		}
 	}
 	for _, name := range append([]string{knativeSampleAppImage}, seedImages...) {
-		if _, err := command(ctx, "", "ctr", append(ctr, "tag", "--force", sampleAppImage, name)...); err != nil {
+		if _, err := ctrImages(ctx, "tag", "--force", sampleAppImage, name); err != nil {
 			return err
 		}
 	}
@@ -246,4 +245,10 @@ func kubectl(ctx context.Context, stdin []byte, args ...string) (string, error) 
 // iter8ctl runs the iter8ctl built for the test.
 func iter8ctl(ctx context.Context, stdin []byte, args ...string) (string, error) {
 	return commandIn(ctx, "", nil, stdin, filepath.Join(cluster.bin, "iter8ctl"), args...)
+}
+
+// ctrImages runs `ctr images ARGS...` against the node's containerd, in the namespace the
+// kubelet uses.
+func ctrImages(ctx context.Context, args ...string) (string, error) {
+	return command(ctx, "", "ctr", append([]string{"--address", filepath.Join(cluster.cl, "run/containerd/containerd.sock"), "-n", "k8s.io", "images"}, args...)...)
 }

@@ -84,8 +84,7 @@ func forgetImage(ctx context.Context, ref string) error {
 	if !ok {
 		return fmt.Errorf("forgetting %s: not a reference by digest", ref)
 	}
-	ctr := []string{"--address", filepath.Join(cluster.cl, "run/containerd/containerd.sock"), "-n", "k8s.io", "images"}
-	out, err := command(ctx, "", "ctr", append(ctr, "ls")...)
+	out, err := ctrImages(ctx, "ls")
 	if err != nil {
 		return err
 	}
@@ -100,7 +99,7 @@ func forgetImage(ctx context.Context, ref string) error {
 		return nil
 	}
 	logf("removing %d images with the stage image's digest from the node's containerd (kept from an earlier run)", len(refs))
-	_, err = command(ctx, "", "ctr", append(append(ctr, "rm"), refs...)...)
+	_, err = ctrImages(ctx, append([]string{"rm"}, refs...)...)
 	return err
 }
 
