@@ -7,7 +7,7 @@ CONTROLLER_GEN := $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.1
 # Integration tests fail, rather than skip, when their real components are missing.
 export ITER8_INTEGRATION ?= required
 
-.PHONY: all build generate test unit e2e bench bench-e2e demo tools fuzz fmt vet lint clean release oracle
+.PHONY: all build generate test test-module test-release unit e2e bench bench-e2e demo tools fuzz fmt vet lint clean release oracle
 
 all: build
 
@@ -23,10 +23,17 @@ generate:
 tools:
 	bash hack/tools.sh
 
+# test runs the main module's tests (test-module: unit and API-server integration) and
+# hack/release's (test-release: cross-compiles iter8ctl and the stage image, which .ci/run
+# runs beside test-module because it waits for nothing the others start).
 # TESTFLAGS adds go test flags, for example TESTFLAGS=-v to see each test's time.
-test: tools
+test: test-module test-release
+
+test-module: tools
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m $(TESTFLAGS) ./...
+
+test-release: tools
 	cd hack/release && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m $(TESTFLAGS) ./...
 
 # release writes dist/ (docs/release.md): the stage image and the Tekton bundles as an OCI
