@@ -6,6 +6,11 @@ BIN := $(CURDIR)/bin
 CONTROLLER_GEN := $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.17.3
 # Integration tests fail, rather than skip, when their real components are missing.
 export ITER8_INTEGRATION ?= required
+# Everything is built static and without paths, as the release (hack/release) and the e2e
+# node's Go builds (test/local-cluster/build.sh) are, so the Go build cache compiles each
+# dependency once for the tests, the release and the Tekton and Knative controllers.
+export CGO_ENABLED := 0
+export GOFLAGS := -trimpath $(filter-out -trimpath,$(shell $(GO) env GOFLAGS))
 
 .PHONY: all build generate test test-module test-release unit e2e bench bench-e2e demo tools fuzz fmt vet lint clean release oracle
 
