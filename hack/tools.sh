@@ -16,8 +16,8 @@
 #      k8s.io/kubernetes into the cluster cache (about 5 minutes on 2 cores the first time,
 #      about 2 s when up to date); with --full everything the node, Tekton and Knative
 #      Serving need (Knative: about 5 more minutes the first time).
-#   3. beside step 2, kube-state-metrics (go install k8s.io/kube-state-metrics/v2 at the
-#      version test/harness/ksm.go names) into the tools cache, $ITER8_TOOLS_CACHE, default
+#   3. kube-state-metrics (go install k8s.io/kube-state-metrics/v2 at the version
+#      test/harness/ksm.go names) into the tools cache, $ITER8_TOOLS_CACHE, default
 #      $HOME/.cache/iter8-tekton/tools (about 6 minutes on 2 cores the first time; kept
 #      while its version does not change).
 #
@@ -98,35 +98,15 @@ else
   log "not a Debian system; the commands are present"
 fi
 
-# --- Kubernetes (and Tekton) binaries, and kube-state-metrics -----------------------------
+# --- Kubernetes (and Tekton) binaries -----------------------------------------------------
 export CL=${ITER8_CLUSTER_CACHE:-$HOME/.cache/iter8-tekton/cluster}
 case "$CL" in *[[:space:]]*) die "cluster cache '$CL' contains white space; set ITER8_CLUSTER_CACHE" ;; esac
 mkdir -p "$CL"
-# One build at a time per cache (and per tools cache): test runs and engineers share them.
+# One build at a time per cache: test runs and engineers share it.
 if command -v flock >/dev/null; then
   exec 9>"$CL/.build.lock"
   flock -n 9 || { log "waiting for another build in $CL"; flock 9; }
 fi
-
-# --- kube-state-metrics ------------------------------------------------------------------
-# Built beside the Kubernetes binaries: the two share no package, and each build leaves a
-# core idle at times (its links, its longest packages).
-TOOLS=${ITER8_TOOLS_CACHE:-$HOME/.cache/iter8-tekton/tools}
-KSM_VERSION=$(sed -n 's/^const KubeStateMetricsVersion = "\(.*\)"$/\1/p' "$ROOT/test/harness/ksm.go")
-[ -n "$KSM_VERSION" ] || die "cannot read KubeStateMetricsVersion from test/harness/ksm.go"
-mkdir -p "$TOOLS"
-KSM_PID=""
-if [ -x "$TOOLS/kube-state-metrics" ] && [ "$(cat "$TOOLS/kube-state-metrics.version" 2>/dev/null)" = "$KSM_VERSION" ]; then
-  log "kube-state-metrics $KSM_VERSION present in $TOOLS"
-else
-  log "building kube-state-metrics $KSM_VERSION into $TOOLS (first time: ~6 min on 2 cores)"
-  (cd "$TOOLS" && GOFLAGS=-mod=mod GOBIN="$TOOLS" go install "k8s.io/kube-state-metrics/v2@$KSM_VERSION" &&
-    echo "$KSM_VERSION" >"$TOOLS/kube-state-metrics.version") &
-  KSM_PID=$!
-  # A failed Kubernetes build stops this one too.
-  trap '[ -z "$KSM_PID" ] || kill $(pgrep -P "$KSM_PID") "$KSM_PID" 2>/dev/null || true' EXIT
-fi
-
 if [ $MODE = control-plane ]; then
   log "building kube-apiserver and kubectl into $CL/bin (first time: ~5 min on 2 cores)"
   "$KIT/build.sh" --control-plane
@@ -135,10 +115,17 @@ else
   "$KIT/build.sh"
 fi
 
-if [ -n "$KSM_PID" ]; then
-  wait "$KSM_PID" || { KSM_PID=""; die "building kube-state-metrics $KSM_VERSION failed"; }
-  KSM_PID=""
-  log "kube-state-metrics $KSM_VERSION built into $TOOLS"
+# --- kube-state-metrics ------------------------------------------------------------------
+TOOLS=${ITER8_TOOLS_CACHE:-$HOME/.cache/iter8-tekton/tools}
+KSM_VERSION=$(sed -n 's/^const KubeStateMetricsVersion = "\(.*\)"$/\1/p' "$ROOT/test/harness/ksm.go")
+[ -n "$KSM_VERSION" ] || die "cannot read KubeStateMetricsVersion from test/harness/ksm.go"
+mkdir -p "$TOOLS"
+if [ -x "$TOOLS/kube-state-metrics" ] && [ "$(cat "$TOOLS/kube-state-metrics.version" 2>/dev/null)" = "$KSM_VERSION" ]; then
+  log "kube-state-metrics $KSM_VERSION present in $TOOLS"
+else
+  log "building kube-state-metrics $KSM_VERSION into $TOOLS (first time: ~6 min on 2 cores)"
+  (cd "$TOOLS" && GOFLAGS=-mod=mod GOBIN="$TOOLS" go install "k8s.io/kube-state-metrics/v2@$KSM_VERSION")
+  echo "$KSM_VERSION" >"$TOOLS/kube-state-metrics.version"
 fi
 
 log "tools ready (mode $MODE; cluster cache $CL; tools cache $TOOLS)"
