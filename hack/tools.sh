@@ -12,14 +12,12 @@
 #      runc containernetworking-plugins iptables busybox-static. `apt-get update` runs
 #      once, only when something has to be installed. Needs root (or password-less sudo)
 #      for that step only.
-#   2. test/local-cluster/build.sh --control-plane: kube-apiserver and kubectl, built from
-#      k8s.io/kubernetes into the cluster cache (about 5 minutes on 2 cores the first time,
-#      about 2 s when up to date); with --full everything the node, Tekton and Knative
-#      Serving need (Knative: about 5 more minutes the first time).
-#   3. kube-state-metrics (go install k8s.io/kube-state-metrics/v2 at the version
-#      test/harness/ksm.go names) into the tools cache, $ITER8_TOOLS_CACHE, default
-#      $HOME/.cache/iter8-tekton/tools (about 6 minutes on 2 cores the first time; kept
-#      while its version does not change).
+#   2. test/local-cluster/build.sh --control-plane: kube-apiserver, kubectl and
+#      kube-state-metrics, built from k8s.io/kubernetes and k8s.io/kube-state-metrics (one
+#      module, test/local-cluster/go/k8s, so they share their compiles) into the cluster
+#      cache (about 6 minutes on 2 cores the first time, about 2 s when up to date); with
+#      --full everything the node, Tekton and Knative Serving need (about 15 more minutes
+#      the first time).
 #
 # The cluster cache is $ITER8_CLUSTER_CACHE, default $HOME/.cache/iter8-tekton/cluster
 # (the harness in test/harness reads the same variable). Cache its bin/ directory and the
@@ -108,24 +106,11 @@ if command -v flock >/dev/null; then
   flock -n 9 || { log "waiting for another build in $CL"; flock 9; }
 fi
 if [ $MODE = control-plane ]; then
-  log "building kube-apiserver and kubectl into $CL/bin (first time: ~5 min on 2 cores)"
+  log "building kube-apiserver, kubectl and kube-state-metrics into $CL/bin (first time: ~6 min on 2 cores)"
   "$KIT/build.sh" --control-plane
 else
   log "building the node, Tekton and images into $CL (first time: ~10 min on 2 cores)"
   "$KIT/build.sh"
 fi
 
-# --- kube-state-metrics ------------------------------------------------------------------
-TOOLS=${ITER8_TOOLS_CACHE:-$HOME/.cache/iter8-tekton/tools}
-KSM_VERSION=$(sed -n 's/^const KubeStateMetricsVersion = "\(.*\)"$/\1/p' "$ROOT/test/harness/ksm.go")
-[ -n "$KSM_VERSION" ] || die "cannot read KubeStateMetricsVersion from test/harness/ksm.go"
-mkdir -p "$TOOLS"
-if [ -x "$TOOLS/kube-state-metrics" ] && [ "$(cat "$TOOLS/kube-state-metrics.version" 2>/dev/null)" = "$KSM_VERSION" ]; then
-  log "kube-state-metrics $KSM_VERSION present in $TOOLS"
-else
-  log "building kube-state-metrics $KSM_VERSION into $TOOLS (first time: ~6 min on 2 cores)"
-  (cd "$TOOLS" && GOFLAGS=-mod=mod GOBIN="$TOOLS" go install "k8s.io/kube-state-metrics/v2@$KSM_VERSION")
-  echo "$KSM_VERSION" >"$TOOLS/kube-state-metrics.version"
-fi
-
-log "tools ready (mode $MODE; cluster cache $CL; tools cache $TOOLS)"
+log "tools ready (mode $MODE; cluster cache $CL)"

@@ -35,14 +35,14 @@ const (
 	NeedControlPlane Need = iota + 1
 	// NeedPrometheus: Debian's prometheus (or $ITER8_PROMETHEUS).
 	NeedPrometheus
-	// NeedKubeStateMetrics: kube-state-metrics built into the tools cache, and promtool.
+	// NeedKubeStateMetrics: kube-state-metrics built into the cluster cache, and promtool.
 	NeedKubeStateMetrics
 	// NeedChromium: Debian's chromium (or $ITER8_CHROMIUM), for the report's screenshot
 	// test. Not among the needs of Integration without arguments.
 	NeedChromium
 )
 
-const setupHint = "set up with `make tools` (hack/tools.sh installs the Debian packages etcd-server, prometheus, chromium, openssl, iproute2, procps and builds kube-apiserver and kubectl into the cluster cache and kube-state-metrics into the tools cache)"
+const setupHint = "set up with `make tools` (hack/tools.sh installs the Debian packages etcd-server, prometheus, chromium, openssl, iproute2, procps and builds kube-apiserver, kubectl and kube-state-metrics into the cluster cache)"
 
 // checkTools returns an error wrapping ErrToolsMissing that lists what is missing.
 func checkTools(needs ...Need) error {

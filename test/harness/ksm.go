@@ -12,31 +12,15 @@ import (
 	"time"
 )
 
-// KubeStateMetricsVersion is the kube-state-metrics hack/tools.sh builds (go install from
-// the module proxy) into the tools cache.
-const KubeStateMetricsVersion = "v2.20.0"
-
-// ToolsDir is where hack/tools.sh puts the tools it builds with go install:
-// $ITER8_TOOLS_CACHE, default $HOME/.cache/iter8-tekton/tools.
-func ToolsDir() (string, error) {
-	if d := os.Getenv("ITER8_TOOLS_CACHE"); d != "" {
-		return d, nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(home, ".cache", "iter8-tekton", "tools"), nil
-}
-
-// KubeStateMetricsBinary returns the path of kube-state-metrics in the tools cache, and an
-// error when it is not there.
+// KubeStateMetricsBinary returns the path of kube-state-metrics in the cluster cache
+// (test/local-cluster/build.sh builds it with kube-apiserver, at the version
+// test/local-cluster/go/k8s/go.mod requires), and an error when it is not there.
 func KubeStateMetricsBinary() (string, error) {
-	dir, err := ToolsDir()
+	cache, err := CacheDir()
 	if err != nil {
 		return "kube-state-metrics", err
 	}
-	p := filepath.Join(dir, "kube-state-metrics")
+	p := filepath.Join(cache, "bin", "kube-state-metrics")
 	if fi, err := os.Stat(p); err != nil || fi.Mode()&0o111 == 0 {
 		return p, fmt.Errorf("%s: not built", p)
 	}
