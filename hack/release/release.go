@@ -15,7 +15,9 @@
 //	iter8ctl-OS-ARCH  iter8ctl for linux and darwin, amd64 and arm64
 //	SHA256SUMS      of every file above but oci/
 //
-// The same checkout, version, registry and toolchain give the same digests.
+// The same checkout, version, registry, platforms and toolchain give the same digests.
+// -platforms builds fewer (the stage image for the linux ones among them): a release for
+// one machine's tests, without cross-compiling for the others.
 package main
 
 import (
@@ -31,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -58,6 +61,10 @@ const (
 	buildinfoVar   = "github.com/iter8-tools/iter8-tekton/pkg/buildinfo.version"
 )
 
+// Platforms are the OS/ARCH a release builds iter8ctl for, in the order it builds them;
+// the stage image is for the linux ones.
+var Platforms = []string{"linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64"}
+
 // Options of a release.
 type Options struct {
 	Root     string // the checkout
@@ -65,7 +72,9 @@ type Options struct {
 	Version  string // v0.2.0
 	Registry string // where the images go: REGISTRY/stages, REGISTRY/tasks, REGISTRY/pipeline
 	CABundle string // the CA roots put into the stage image
-	Log      io.Writer
+	// Platforms is a subset of Platforms, at least one of them linux; empty means all.
+	Platforms []string
+	Log       io.Writer
 }
 
 // Run parses the command line and releases.
@@ -78,12 +87,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Out, "out", "dist", "the directory to write")
 	fs.StringVar(&o.Root, "root", ".", "the checkout")
 	fs.StringVar(&o.CABundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "the CA roots of the stage image")
+	platforms := fs.String("platforms", strings.Join(Platforms, ","), "the OS/ARCH to build iter8ctl for, comma-separated (the stage image for the linux ones): fewer for a quick release to test on one machine")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	o.Platforms = strings.Split(*platforms, ",")
 	return Release(ctx, o)
 }
 
@@ -95,14 +106,16 @@ func Release(ctx context.Context, o Options) error {
 	if o.Registry == "" || strings.Contains(o.Registry, "@") || strings.HasSuffix(o.Registry, "/") {
 		return fmt.Errorf("-registry %q: want a repository prefix such as ghcr.io/org/iter8-tekton", o.Registry)
 	}
-	if o.Log == nil {
-		o.Log = io.Discard
-	}
-	root, err := filepath.Abs(o.Root)
+	platforms, err := selectPlatforms(o.Platforms)
 	if err != nil {
 		return err
 	}
-	o.Root = root
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.Root, err = filepath.Abs(o.Root); err != nil {
+		return err
+	}
 	if err := os.RemoveAll(o.Out); err != nil {
 		return err
 	}
@@ -115,8 +128,14 @@ func Release(ctx context.Context, o Options) error {
 	}
 	defer os.RemoveAll(work)
 
-	fmt.Fprintf(o.Log, "building the stage image for linux/amd64 and linux/arm64\n")
-	stages, err := stageIndex(ctx, o, work)
+	var arches []string
+	for _, p := range platforms {
+		if goos, arch, _ := strings.Cut(p, "/"); goos == "linux" {
+			arches = append(arches, arch)
+		}
+	}
+	fmt.Fprintf(o.Log, "building the stage image for linux/%s\n", strings.Join(arches, ", linux/"))
+	stages, err := stageIndex(ctx, o, work, arches)
 	if err != nil {
 		return err
 	}
@@ -186,13 +205,11 @@ func Release(ctx context.Context, o Options) error {
 		return err
 	}
 
-	fmt.Fprintf(o.Log, "building iter8ctl for linux and darwin, amd64 and arm64\n")
-	for _, goos := range []string{"linux", "darwin"} {
-		for _, arch := range []string{"amd64", "arm64"} {
-			out := filepath.Join(o.Out, "iter8ctl-"+goos+"-"+arch)
-			if err := goBuild(ctx, o, goos, arch, "./cmd/iter8ctl", out); err != nil {
-				return err
-			}
+	fmt.Fprintf(o.Log, "building iter8ctl for %s\n", strings.Join(platforms, ", "))
+	for _, p := range platforms {
+		goos, arch, _ := strings.Cut(p, "/")
+		if err := goBuild(ctx, o, goos, arch, "./cmd/iter8ctl", filepath.Join(o.Out, "iter8ctl-"+goos+"-"+arch)); err != nil {
+			return err
 		}
 	}
 	if err := checksums(o.Out); err != nil {
@@ -200,6 +217,33 @@ func Release(ctx context.Context, o Options) error {
 	}
 	fmt.Fprintf(o.Log, "%s", images)
 	return nil
+}
+
+// selectPlatforms returns the platforms of Platforms that want names (all when it is
+// empty), in Platforms' order, so that the order given does not change the digests.
+func selectPlatforms(want []string) ([]string, error) {
+	if len(want) == 0 {
+		return Platforms, nil
+	}
+	chosen := map[string]bool{}
+	for _, p := range want {
+		if !slices.Contains(Platforms, p) {
+			return nil, fmt.Errorf("-platforms %q: %q is not one of %s", strings.Join(want, ","), p, strings.Join(Platforms, ", "))
+		}
+		chosen[p] = true
+	}
+	var out []string
+	linux := false
+	for _, p := range Platforms {
+		if chosen[p] {
+			out = append(out, p)
+			linux = linux || strings.HasPrefix(p, "linux/")
+		}
+	}
+	if !linux {
+		return nil, fmt.Errorf("-platforms %q: the stage image needs a linux platform", strings.Join(want, ","))
+	}
+	return out, nil
 }
 
 func validVersion(v string) bool {
@@ -228,16 +272,16 @@ func goBuild(ctx context.Context, o Options, goos, arch, pkg, out string) error 
 	return nil
 }
 
-// stageIndex builds the stage image for linux/amd64 and linux/arm64: /ko-app/iter8-stage
+// stageIndex builds the stage image for linux/ARCH of each of arches: /ko-app/iter8-stage
 // and its links /ko-app/<stage> (the Tasks' commands), the CA roots, user 65532, no
 // shell, no base image.
-func stageIndex(ctx context.Context, o Options, work string) (v1.ImageIndex, error) {
+func stageIndex(ctx context.Context, o Options, work string, arches []string) (v1.ImageIndex, error) {
 	ca, err := os.ReadFile(o.CABundle)
 	if err != nil {
 		return nil, fmt.Errorf("reading the CA bundle: %w", err)
 	}
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	for _, arch := range []string{"amd64", "arm64"} {
+	for _, arch := range arches {
 		bin := filepath.Join(work, "iter8-stage-"+arch)
 		if err := goBuild(ctx, o, "linux", arch, "./cmd/iter8-stage", bin); err != nil {
 			return nil, err

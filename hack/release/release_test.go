@@ -235,10 +235,88 @@ func TestReleaseRejectsBadInput(t *testing.T) {
 		{[]string{"-version", "v0.2"}, `-version "v0.2": want vMAJOR.MINOR.PATCH`},
 		{[]string{"-version", "v0.2.0", "-registry", "ghcr.io/x/"}, `-registry "ghcr.io/x/": want a repository prefix`},
 		{[]string{"-version", "v0.2.0", "extra"}, `unexpected arguments ["extra"]`},
+		{[]string{"-version", "v0.2.0", "-platforms", "linux/amd64,windows/amd64"}, `-platforms "linux/amd64,windows/amd64": "windows/amd64" is not one of linux/amd64, linux/arm64, darwin/amd64, darwin/arm64`},
+		{[]string{"-version", "v0.2.0", "-platforms", ""}, `-platforms "": "" is not one of`},
+		{[]string{"-version", "v0.2.0", "-platforms", "linux"}, `-platforms "linux": "linux" is not one of`},
+		{[]string{"-version", "v0.2.0", "-platforms", "darwin/arm64"}, `-platforms "darwin/arm64": the stage image needs a linux platform`},
 	} {
 		err := Run(context.Background(), append([]string{"-out", t.TempDir()}, tc.args...), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestReleaseOnePlatform is the quick release the e2e installs: iter8ctl and the stage image
+// for one platform, nothing cross-compiled.
+func TestReleaseOnePlatform(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "dist")
+	err := Release(context.Background(), Options{Root: "../..", Out: out, Version: "v0.2.0", Registry: testRegistry,
+		CABundle: "/etc/ssl/certs/ca-certificates.crt", Platforms: []string{"linux/amd64"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bins []string
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "iter8ctl-") {
+			bins = append(bins, e.Name())
+		}
+	}
+	if diff := cmp.Diff([]string{"iter8ctl-linux-amd64"}, bins); diff != "" {
+		t.Errorf("iter8ctl binaries (-want +got):\n%s", diff)
+	}
+	if sums := read(t, filepath.Join(out, "SHA256SUMS")); !strings.Contains(sums, "  iter8ctl-linux-amd64\n") || strings.Contains(sums, "arm64") {
+		t.Errorf("SHA256SUMS: want iter8ctl-linux-amd64 and no arm64 file:\n%s", sums)
+	}
+	root, err := layout.ImageIndexFromPath(filepath.Join(out, "oci"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := root.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var platforms []string
+	for _, d := range im.Manifests {
+		if d.Annotations["org.opencontainers.image.ref.name"] != testRegistry+"/stages:v0.2.0" {
+			continue
+		}
+		idx, err := root.ImageIndex(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sm, err := idx.IndexManifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range sm.Manifests {
+			platforms = append(platforms, m.Platform.OS+"/"+m.Platform.Architecture)
+		}
+	}
+	if diff := cmp.Diff([]string{"linux/amd64"}, platforms); diff != "" {
+		t.Errorf("stage image platforms (-want +got):\n%s", diff)
+	}
+}
+
+func TestSelectPlatforms(t *testing.T) {
+	for _, tc := range []struct {
+		in, want []string
+	}{
+		{nil, Platforms},
+		{[]string{"linux/amd64"}, []string{"linux/amd64"}},
+		// Platforms' order whatever the order given, and each once: the digests do not change.
+		{[]string{"darwin/arm64", "linux/amd64", "darwin/arm64"}, []string{"linux/amd64", "darwin/arm64"}},
+	} {
+		got, err := selectPlatforms(tc.in)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.in, err)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", tc.in, diff)
 		}
 	}
 }
