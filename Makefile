@@ -61,9 +61,12 @@ demo:
 # e2e brings up a whole node with the real Tekton controller (test/local-cluster, full mode;
 # needs root; the first build takes ~10 min) and runs the experiments as PipelineRuns.
 # ITER8_E2E_KUBECONFIG reuses a running full cluster; ITER8_E2E_KEEP=1 keeps the one it starts.
+# The tests run side by side (-parallel 8; each has its own Experiments, targets and
+# Metrics), since most of their time is waiting for pods and intervals; TestCanaryRollback,
+# which measures the time to safety, runs alone before them.
 e2e:
 	$(GO) vet -tags e2e ./test/e2e/
-	$(GO) test -tags e2e -count=1 -v -timeout 45m ./test/e2e/
+	$(GO) test -tags e2e -count=1 -v -parallel 8 -timeout 45m ./test/e2e/
 
 # bench-e2e runs 1, 5, 10, 20 and 40 experiments at once on the e2e node (as make e2e:
 # root, the whole-node cluster; about an hour) and reports the pipeline overhead, the missed

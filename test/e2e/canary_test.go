@@ -72,6 +72,10 @@ resources:
 // (knative_test.go): the networking layer, marking the KIngress ready and sending the load
 // in its splits. The test checks the rollback on the Knative objects' status (Service and
 // Route status.traffic, the KIngress splits) and on where the load went.
+//
+// It is the one test that does not run beside the others (no t.Parallel: go test runs it
+// before them): its time to safety (docs/benchmarks.md) is the stages' and Knative's, not
+// that of pods starting slowly among the other tests' dozens.
 func TestCanaryRollback(t *testing.T) {
 	const ns = "e2e-canary"
 	installIn(t, ns)
@@ -83,7 +87,7 @@ func TestCanaryRollback(t *testing.T) {
 	applyCanaryService(t, ns, base, cand, 20)
 	gen := loadBySplit(t, ns, "sample-app")
 	promURL := scrapeQueueProxies(t, ns, base.name, cand.name)
-	pointMetrics(t, promURL)
+	knativeMetricsIn(t, ns, promURL)
 
 	expFile := writeFile(t, "experiment.yaml", `apiVersion: iter8.tools/v2alpha2
 kind: Experiment
@@ -100,10 +104,10 @@ spec:
       - task: knative/init-experiment
   criteria:
     objectives:
-    - metric: iter8-knative/mean-latency
+    - metric: `+ns+`/mean-latency
       upperLimit: 50
       rollback_on_failure: true
-    - metric: iter8-knative/error-rate
+    - metric: `+ns+`/error-rate
       upperLimit: "0.01"
   duration:
     intervalSeconds: 3

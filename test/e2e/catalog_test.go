@@ -20,6 +20,8 @@ import (
 // does (resources.yaml, then run.yaml), with the image param pointed at the imported stage
 // image, as the catalog's pre-apply hooks do, and expects every run to succeed.
 func TestCatalogTests(t *testing.T) {
+	t.Parallel()
+	afterSeedResolution(t)
 	const ns = "default"
 	dirs, err := filepath.Glob(filepath.Join(cluster.root, "catalog", "*", "*", "tests"))
 	if err != nil || len(dirs) == 0 {

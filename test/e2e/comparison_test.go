@@ -22,6 +22,8 @@ import (
 // classifies the candidate High; the comparison is critical, so assess stops the run and
 // finalize restores all traffic to the baseline, which Knative carries out.
 func TestCanaryComparisonRollback(t *testing.T) {
+	t.Parallel()
+	afterSeedResolution(t)
 	const ns = "e2e-comparison"
 	installIn(t, ns)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -35,7 +37,7 @@ func TestCanaryComparisonRollback(t *testing.T) {
 	applyCanaryService(t, ns, base, cand, 50)
 	gen := loadBySplit(t, ns, "sample-app")
 	promURL := scrapeQueueProxies(t, ns, base.name, cand.name)
-	pointMetrics(t, promURL)
+	knativeMetricsIn(t, ns, promURL)
 
 	metric := writeFile(t, "metric.yaml", harness.LatencySamplesMetric(promURL, ns))
 	expFile := writeFile(t, "experiment.yaml", `apiVersion: iter8.tools/v2alpha2
@@ -53,10 +55,10 @@ spec:
       - task: knative/init-experiment
   criteria:
     objectives:
-    - metric: iter8-knative/mean-latency
+    - metric: `+ns+`/mean-latency
       upperLimit: 50
       rollback_on_failure: true
-    - metric: iter8-knative/error-rate
+    - metric: `+ns+`/error-rate
       upperLimit: "0.01"
     comparisons:
     - metric: latency-samples

@@ -4,13 +4,18 @@
 // real Tekton controller and webhook and the real Knative Serving controller, webhook and
 // autoscaler (test/local-cluster, full mode with LC_KNATIVE=1; root; knative_test.go says
 // which part of Knative's networking the tests play): the stage images are imported into
-// the node's containerd, the project is installed from a release
-// (`make release` into a registry on the node's bridge, then crds.yaml and release.yaml, as
-// docs/release.md says), and PipelineRuns made by `iter8ctl pipelinerun` run the
+// the node's containerd, the project is installed from a release (hack/release for the
+// node's platform, into a registry on the node's bridge, then crds.yaml and release.yaml,
+// as docs/release.md says), and PipelineRuns made by `iter8ctl pipelinerun` run the
 // experiments in pods: the seed's through Tekton's bundles resolver with the released
 // stage image, the others with the freshly built images imported into containerd.
 //
-//	make e2e          # or: go test -tags e2e -count=1 -v -timeout 40m ./test/e2e/
+//	make e2e          # or: go test -tags e2e -count=1 -v -parallel 8 -timeout 45m ./test/e2e/
+//
+// The tests run side by side (t.Parallel): each has its own Experiments, targets and
+// Metrics; only TestSeedMirroring points the installed Knative Metrics (pointMetrics).
+// TestCanaryRollback, which measures the time to safety, runs alone before them, and the
+// others wait for the seed's bundle resolution (afterSeedResolution).
 //
 // ITER8_E2E_KUBECONFIG=$CL/etc/admin.kubeconfig reuses a running full cluster of the kit
 // (started with LC_KNATIVE=1 test/local-cluster/up.sh) instead of starting and stopping one.
@@ -20,11 +25,14 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,6 +130,10 @@ func setup() error {
 	if cluster.config, err = clientcmd.BuildConfigFromFlags("", cluster.kubeconfig); err != nil {
 		return err
 	}
+	// The tests share these clients and run side by side, polling every 100-250 ms:
+	// client-go's default of 5 requests per second would queue them for seconds (the
+	// ingress player, the load's routes and the time-to-safety watch among them).
+	cluster.config.QPS, cluster.config.Burst = 100, 200
 	cluster.kube = kubernetes.NewForConfigOrDie(cluster.config)
 	cluster.dyn = dynamic.NewForConfigOrDie(cluster.config)
 
@@ -156,6 +168,52 @@ func setup() error {
 	stopIngressPlayer = func() { stop(); <-done }
 	// The project as a user installs a release: from dist/, its images from a registry.
 	return installRelease(ctx)
+}
+
+// seedResolved is closed once TestSeedMirroring's PipelineRun has resolved its bundles (or
+// the test ended). Tekton resolves the bundle Pipeline's 63 Tasks one after the other
+// (docs/release.md): about 1.6 s each on an idle node, three times that among the other
+// tests' pods, which made the seed the longest test by minutes. So the tests that run
+// beside it start after its resolution (afterSeedResolution).
+var (
+	seedResolved     = make(chan struct{})
+	seedResolvedOnce sync.Once
+)
+
+func markSeedResolved() { seedResolvedOnce.Do(func() { close(seedResolved) }) }
+
+// afterSeedResolution waits until TestSeedMirroring's bundles are resolved, when that test
+// runs in this go test (-run and -skip).
+func afterSeedResolution(t *testing.T) {
+	t.Helper()
+	if !runs("TestSeedMirroring") {
+		return
+	}
+	start := time.Now()
+	select {
+	case <-seedResolved:
+		t.Logf("started after the seed's bundle resolution (%s)", time.Since(start).Round(time.Second))
+	case <-time.After(10 * time.Minute):
+		t.Log("the seed's bundles were not resolved within 10 minutes; starting anyway")
+	}
+}
+
+// runs reports whether go test's -run and -skip select the top-level test name.
+func runs(name string) bool {
+	match := func(flagName string) (set, matched bool) {
+		f := flag.Lookup(flagName)
+		if f == nil || f.Value.String() == "" {
+			return false, false
+		}
+		top, _, _ := strings.Cut(f.Value.String(), "/")
+		re, err := regexp.Compile(top)
+		return true, err == nil && re.MatchString(name)
+	}
+	if set, ok := match("test.run"); set && !ok {
+		return false
+	}
+	_, skipped := match("test.skip")
+	return !skipped
 }
 
 // stopIngressPlayer stops the KIngress player that setup started.

@@ -39,6 +39,8 @@ var (
 // cluster; the CI cluster holds nothing but the Tekton objects and the Secret, and the
 // token appears in no log, result or status.
 func TestRemoteCluster(t *testing.T) {
+	t.Parallel()
+	afterSeedResolution(t)
 	const ciNS, appNS = "e2e-remote", "apps"
 	installIn(t, ciNS)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)

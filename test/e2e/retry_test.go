@@ -18,6 +18,8 @@ import (
 // the Pipeline gives iterate and assess one retry), the new pod finds the iteration still
 // to do, and the experiment completes with every iteration counted once.
 func TestIteratePodDeleted(t *testing.T) {
+	t.Parallel()
+	afterSeedResolution(t)
 	const ns = "e2e-retry"
 	installIn(t, ns)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

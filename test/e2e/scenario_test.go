@@ -61,7 +61,9 @@ func servePrometheus(ctx context.Context, t testing.TB, targets, revisions []str
 }
 
 // pointMetrics sets the Prometheus URL of the installed Knative Metrics, as a user does at
-// install time; their default names a Service of a Prometheus operator.
+// install time; their default names a Service of a Prometheus operator. The Metrics are
+// shared: only the seed, whose experiment.yaml names them, and the concurrency benchmark
+// point them; the other tests make their own with knativeMetricsIn.
 func pointMetrics(t testing.TB, promURL string) {
 	t.Helper()
 	ctx := context.Background()
@@ -79,6 +81,43 @@ func pointMetrics(t testing.TB, promURL string) {
 		unstructured.SetNestedField(m.Object, promURL+"/api/v1/query", "spec", "urlTemplate")
 		if _, err := cluster.dyn.Resource(metricGVR).Namespace(m.GetNamespace()).Update(ctx, &m, metav1.UpdateOptions{}); err != nil {
 			t.Fatalf("updating metric %s: %v", m.GetName(), err)
+		}
+	}
+}
+
+// knativeMetricsIn copies the installed Knative Metrics (iter8-knative) into ns, pointed at
+// promURL, with their references to one another (spec.sampleSize) turned to the copies in
+// ns, as a team that runs its own Prometheus installs them. Each Knative test scrapes its
+// own revisions, whose names (sample-app-v1, ...) the seed's share and which the Metrics'
+// queries select alone: with Metrics of their own the tests run side by side.
+func knativeMetricsIn(t testing.TB, ns, promURL string) {
+	t.Helper()
+	ctx := context.Background()
+	l, err := cluster.dyn.Resource(metricGVR).Namespace("iter8-knative").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) == 0 {
+		t.Fatal("kubectl apply -k config/ installed no Metrics in iter8-knative")
+	}
+	for _, m := range l.Items {
+		spec, _, _ := unstructured.NestedMap(m.Object, "spec")
+		if _, ok := spec["urlTemplate"]; ok {
+			spec["urlTemplate"] = promURL + "/api/v1/query"
+		}
+		if ref, ok := spec["sampleSize"].(string); ok {
+			if name, found := strings.CutPrefix(ref, "iter8-knative/"); found {
+				spec["sampleSize"] = ns + "/" + name
+			}
+		}
+		c := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": m.GetAPIVersion(),
+			"kind":       m.GetKind(),
+			"metadata":   map[string]any{"name": m.GetName(), "namespace": ns},
+			"spec":       spec,
+		}}
+		if _, err := cluster.dyn.Resource(metricGVR).Namespace(ns).Create(ctx, c, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("copying metric %s into %s: %v", m.GetName(), ns, err)
 		}
 	}
 }

@@ -36,6 +36,8 @@ import (
 // sample-app-v2's. The seed's image names are the sample app's image, imported under
 // those names (main_test.go, seedImages).
 func TestSeedMirroring(t *testing.T) {
+	t.Parallel()
+	defer markSeedResolved()
 	const ns = "default" // the seed's objects name no namespace; its target is default/sample-app
 	seed := filepath.Join(cluster.root, "test", "integration", "testdata")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -94,6 +96,8 @@ func TestSeedMirroring(t *testing.T) {
 	}
 	name := strings.TrimPrefix(strings.TrimSpace(created), "pipelinerun.tekton.dev/")
 	t.Logf("PipelineRun %s (pipelineRef: bundles resolver, %s)", name, release.pipeline)
+	waitFirstTaskRun(ns, name, 10*time.Minute)
+	markSeedResolved()
 	pr := waitPipelineRun(t, ns, name, 15*time.Minute)
 	trs := taskRuns(t, ns, name)
 	if init := trs["init-experiment"]; pr.Status.StartTime != nil && pr.Status.CompletionTime != nil && init != nil {

@@ -27,6 +27,8 @@ import (
 // stages' flags and result contract: it proves the loop (when guards, early stop, finally
 // with $(tasks.status), the failing finalize) independently of the stages' logic.
 func TestPipelineShape(t *testing.T) {
+	t.Parallel()
+	afterSeedResolution(t)
 	const ns = "default" // where kubectl apply -k config/ installs the Tasks, the Pipeline and the ServiceAccount
 	small := pipelines.Allowance{Init: 2 * time.Minute, PerIteration: time.Minute, Finalize: 2 * time.Minute}
 	sized := func(name string, n int32) *v1.PipelineRun {
@@ -180,6 +182,8 @@ func TestPipelineShape(t *testing.T) {
 // TestTaskRunDefaults runs a Task alone with only its required params, as the catalog's
 // samples do: the namespace param defaults to the TaskRun's namespace.
 func TestTaskRunDefaults(t *testing.T) {
+	t.Parallel()
+	afterSeedResolution(t)
 	const ns = "default"
 	tr := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "tekton.dev/v1", "kind": "TaskRun",

@@ -84,6 +84,20 @@ func waitPipelineRun(t *testing.T, ns, name string, timeout time.Duration) *v1.P
 	return pr
 }
 
+// waitFirstTaskRun waits until the PipelineRun has a TaskRun (Tekton resolved its Pipeline
+// and Tasks), it ended, or the timeout passed.
+func waitFirstTaskRun(ns, pipelineRun string, timeout time.Duration) {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(time.Second) {
+		l, err := cluster.dyn.Resource(taskRunGVR).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "tekton.dev/pipelineRun=" + pipelineRun, Limit: 1})
+		if err == nil && len(l.Items) > 0 {
+			return
+		}
+		if pr, err := fetchPipelineRun(ns, pipelineRun); err == nil && pr.IsDone() {
+			return
+		}
+	}
+}
+
 // taskRuns returns the TaskRuns of a PipelineRun by pipeline task name.
 func taskRuns(t testing.TB, ns, pipelineRun string) map[string]*v1.TaskRun {
 	t.Helper()
