@@ -67,14 +67,7 @@ func servePrometheus(ctx context.Context, t testing.TB, targets, revisions []str
 func pointMetrics(t testing.TB, promURL string) {
 	t.Helper()
 	ctx := context.Background()
-	l, err := cluster.dyn.Resource(metricGVR).Namespace("iter8-knative").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(l.Items) == 0 {
-		t.Fatal("kubectl apply -k config/ installed no Metrics in iter8-knative")
-	}
-	for _, m := range l.Items {
+	for _, m := range installedKnativeMetrics(t) {
 		if _, ok, _ := unstructured.NestedString(m.Object, "spec", "urlTemplate"); !ok {
 			continue
 		}
@@ -85,6 +78,19 @@ func pointMetrics(t testing.TB, promURL string) {
 	}
 }
 
+// installedKnativeMetrics lists the Metrics that the release installed in iter8-knative.
+func installedKnativeMetrics(t testing.TB) []unstructured.Unstructured {
+	t.Helper()
+	l, err := cluster.dyn.Resource(metricGVR).Namespace("iter8-knative").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) == 0 {
+		t.Fatal("kubectl apply -k config/ installed no Metrics in iter8-knative")
+	}
+	return l.Items
+}
+
 // knativeMetricsIn copies the installed Knative Metrics (iter8-knative) into ns, pointed at
 // promURL, with their references to one another (spec.sampleSize) turned to the copies in
 // ns, as a team that runs its own Prometheus installs them. Each Knative test scrapes its
@@ -93,14 +99,7 @@ func pointMetrics(t testing.TB, promURL string) {
 func knativeMetricsIn(t testing.TB, ns, promURL string) {
 	t.Helper()
 	ctx := context.Background()
-	l, err := cluster.dyn.Resource(metricGVR).Namespace("iter8-knative").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(l.Items) == 0 {
-		t.Fatal("kubectl apply -k config/ installed no Metrics in iter8-knative")
-	}
-	for _, m := range l.Items {
+	for _, m := range installedKnativeMetrics(t) {
 		spec, _, _ := unstructured.NestedMap(m.Object, "spec")
 		if _, ok := spec["urlTemplate"]; ok {
 			spec["urlTemplate"] = promURL + "/api/v1/query"
