@@ -1,3 +1,5 @@
+//go:build !unit
+
 package traffic_test
 
 import (
