@@ -30,7 +30,12 @@ func TestPipelineShape(t *testing.T) {
 	t.Parallel()
 	afterSeedResolution(t)
 	const ns = "default" // where kubectl apply -k config/ installs the Tasks, the Pipeline and the ServiceAccount
-	small := pipelines.Allowance{Init: 2 * time.Minute, PerIteration: time.Minute, Finalize: 2 * time.Minute}
+	// The runs' timeouts grant what a loaded node needs: .ci/run runs the e2e beside the
+	// integration tests, where a cold run saw an iteration's two pod starts take two
+	// minutes and the 1-minute allowance time the catalog run out with every task
+	// succeeded. They stay below waitDone's limit, so that a stuck run ends with Tekton's
+	// own timeout condition.
+	allowance := pipelines.Allowance{Init: 5 * time.Minute, PerIteration: 3 * time.Minute, Finalize: 2 * time.Minute}
 	sized := func(name string, n int32) *v1.PipelineRun {
 		exp := &v2alpha1.Experiment{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
@@ -38,7 +43,7 @@ func TestPipelineShape(t *testing.T) {
 				IntervalSeconds: ptr.To[int32](30), IterationsPerLoop: ptr.To(n),
 			}},
 		}
-		pr, err := pipelines.PipelineRun(exp, pipelines.Options{Image: fakeImage, ImagePullPolicy: "Never", IntervalSeconds: 1, Allowance: small})
+		pr, err := pipelines.PipelineRun(exp, pipelines.Options{Image: fakeImage, ImagePullPolicy: "Never", IntervalSeconds: 1, Allowance: allowance})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +58,7 @@ func TestPipelineShape(t *testing.T) {
 				{Name: "image", Value: *v1.NewStructuredValues(fakeImage)},
 				{Name: "image-pull-policy", Value: *v1.NewStructuredValues("Never")},
 			},
-			Timeouts:        pipelines.Timeouts(2, time.Second, small),
+			Timeouts:        pipelines.Timeouts(2, time.Second, allowance),
 			TaskRunTemplate: v1.PipelineTaskRunTemplate{ServiceAccountName: tekton.ServiceAccount},
 		},
 	}
@@ -118,7 +123,7 @@ func TestPipelineShape(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			done[i], errs[i] = waitDone(ns, names[i], 10*time.Minute)
+			done[i], errs[i] = waitDone(ns, names[i], 25*time.Minute)
 		}()
 	}
 	wg.Wait()
