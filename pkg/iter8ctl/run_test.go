@@ -162,6 +162,9 @@ func TestRunOutcomes(t *testing.T) {
 		args  []string
 		code  int
 		want  outcome
+		// detectBy, when set, accepts any iteration up to it in place of want.Iterations:
+		// which iteration's samples first show a shift depends on the machine's load.
+		detectBy int32
 		// stdout and stderr hold lines the output must have.
 		stdout []string
 		stderr []string
@@ -189,11 +192,15 @@ func TestRunOutcomes(t *testing.T) {
 		},
 		stderr: []string{"Error: experiment did not achieve its aim (RolledBack): rolled back: candidate violated a rollback objective"},
 	}, {
-		name:  "a comparison rolls back a shifted candidate that passes every objective",
-		files: []string{example(t, comparisonExample, urls)},
+		name: "a comparison rolls back a shifted candidate that passes every objective",
+		// The case is about the comparison: the example's 50 ms mean-latency limit, which
+		// the loopback apps can exceed while the e2e loads both cores (a baseline that
+		// fails it leaves no winner), is raised out of the way.
+		files: []string{writeFile(t, "shifted.yaml", strings.Replace(mustRead(t, example(t, comparisonExample, urls)), "upperLimit: 50\n", "upperLimit: 5000\n", 1))},
 		code:  ExitAimNotAchieved,
 		want: outcome{Stage: v2alpha1.StageCompleted, Iterations: 1, Completed: true, Recommended: "current", Winner: "current",
 			RolledBack: []string{"candidate"}},
+		detectBy: 3,
 		stdout: []string{
 			"****** Comparison Assessment ******",
 			"candidate: Fail, score 0",
@@ -270,7 +277,11 @@ func TestRunOutcomes(t *testing.T) {
 			if r.code != tc.code {
 				t.Errorf("exit code = %d, want %d; stderr:\n%s", r.code, tc.code, r.stderr)
 			}
-			if diff := cmp.Diff(tc.want, readOutcome(t, out)); diff != "" {
+			got := readOutcome(t, out)
+			if tc.detectBy > 0 && got.Iterations >= 1 && got.Iterations <= tc.detectBy {
+				got.Iterations = tc.want.Iterations
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("experiment (-want +got):\n%s", diff)
 			}
 			for _, l := range tc.stdout {
