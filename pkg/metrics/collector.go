@@ -457,6 +457,10 @@ func (c *Collector) retry(parent context.Context, timeout time.Duration, try att
 	defer cancel()
 	b := c.backoff()
 	delay := b.Initial
+	// earlier is the previous attempt's error: when the timeout cuts the last attempt
+	// short, it is what the backend said (an HTTP 500, a refused connection), which the
+	// bare deadline would hide.
+	earlier := ""
 	for n := 1; ; n++ {
 		r, transient := try(ctx)
 		r.Attempts = n
@@ -472,6 +476,9 @@ func (c *Collector) retry(parent context.Context, timeout time.Duration, try att
 			r.Reason = fmt.Sprintf("%s (%s; %v)", r.Reason, attempts, parent.Err())
 			return r
 		case ctx.Err() != nil:
+			if earlier != "" && earlier != r.Reason {
+				attempts += "; the attempt before: " + earlier
+			}
 			r.Reason = fmt.Sprintf("%s (timeout of %s reached after %s)", r.Reason, timeout, attempts)
 			return r
 		case !transient:
@@ -487,6 +494,7 @@ func (c *Collector) retry(parent context.Context, timeout time.Duration, try att
 			r.Reason = fmt.Sprintf("%s (after %s; no time for another within the timeout of %s)", r.Reason, attempts, timeout)
 			return r
 		}
+		earlier = r.Reason
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():

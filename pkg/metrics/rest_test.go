@@ -352,6 +352,29 @@ func TestRESTSlowServerStopsAtTheTimeout(t *testing.T) {
 	}
 }
 
+// TestTimeoutKeepsTheEarlierError: when the timeout cuts a retry short, the reason still
+// says what the backend answered before (a loaded backend that fails, then stalls).
+func TestTimeoutKeepsTheEarlierError(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, "busy")
+			return
+		}
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	c := testCollector(nil)
+	c.Retry = Backoff{Initial: 50 * time.Millisecond, Attempts: 5}
+	m := restMetric(srv.URL, func(s *v2alpha1.MetricSpec) { s.TimeoutSeconds = ptr(int32(1)) })
+	got := c.query(t.Context(), m, testArgs, time.Time{})
+	want := "(timeout of 1s reached after 2 attempts; the attempt before: HTTP 503 Service Unavailable: a text/plain response of 4 bytes (not recorded); expected a 2xx JSON response)"
+	if got.State != v2alpha1.MetricStateError || got.Attempts != 2 || !strings.Contains(got.Reason, "deadline exceeded") || !strings.HasSuffix(got.Reason, want) {
+		t.Errorf("got %s after %d attempts, %q; want an Error after 2 attempts ending %q", got.State, got.Attempts, got.Reason, want)
+	}
+}
+
 func TestRESTConnectionErrorIsRetried(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL

@@ -118,8 +118,10 @@ func TestSecuritySecretsNeverLeak(t *testing.T) {
 	echo, notify := &echoServer{pad: 205}, &echoServer{}
 	echoURL, notifyURL := echo.serve(t), notify.serve(t)
 
+	// Three seconds: the echo metrics retry their HTTP 500s until the timeout, and on a
+	// loaded machine a 1-second timeout could end before the echo's first answer.
 	metric := func(name, spec string) string {
-		return "apiVersion: iter8.tools/v2alpha2\nkind: Metric\nmetadata:\n  name: " + name + "\nspec:\n  type: Gauge\n  timeoutSeconds: 1\n  secret: creds\n" + spec
+		return "apiVersion: iter8.tools/v2alpha2\nkind: Metric\nmetadata:\n  name: " + name + "\nspec:\n  type: Gauge\n  timeoutSeconds: 3\n  secret: creds\n" + spec
 	}
 	for _, m := range []string{
 		metric("bearer-ok", `  provider: prometheus
